@@ -1,0 +1,78 @@
+//! Starts the real `api-host` binary on a free loopback port with a manifest written for
+//! the test, pointing at the real `.wasm` components of this build.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use test_support::{ChildGuard, free_port, target_dir, wait_for_http};
+
+pub struct Host {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub child: ChildGuard,
+    pub manifest: PathBuf,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Absolute path of a built component, for `source = ...`.
+pub fn wasm(name: &str) -> String {
+    test_support::wasm_component(name).display().to_string()
+}
+
+/// The real `spin.toml` of the repository with its `source` paths made absolute, so the
+/// tests serve the deployed manifest wherever the target directory is.
+pub fn real_manifest() -> String {
+    let text = std::fs::read_to_string(test_support::workspace_root().join("spin.toml")).unwrap();
+    let release = target_dir().join("wasm32-wasip2").join("release");
+    text.replace("source = \"target/wasm32-wasip2/release/", &format!("source = \"{}/", release.display()))
+}
+
+impl Host {
+    /// Starts `api-host` serving `manifest` with extra environment `env` and arguments `args`.
+    pub fn start(manifest: &str, env: &[(&str, String)], args: &[&str]) -> Host {
+        let dir = target_dir().join("test-manifests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!(
+            "spin-{}-{}.toml",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, manifest).unwrap();
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_api-host"));
+        cmd.arg("--manifest")
+            .arg(&path)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args)
+            .env("API_HOST_CACHE_DIR", target_dir().join("api-host-cache"))
+            .env("RUST_LOG", "info,api_host=debug");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = ChildGuard::spawn(&mut cmd).expect("spawning api-host");
+        let base = format!("http://127.0.0.1:{port}");
+        if let Err(e) = wait_for_http(&format!("{base}/__not_a_route"), Duration::from_secs(90)) {
+            panic!("api-host did not come up: {e:#}\n--- log ---\n{}", child.log());
+        }
+        Host { base, child, manifest: path }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.manifest);
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+}

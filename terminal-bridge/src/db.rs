@@ -1,0 +1,220 @@
+//! Connections to PostgreSQL.
+//!
+//! - [`connect_with_retry`] for start-up: the database may still be starting (the stack script
+//!   starts the bridge right after PostgreSQL), so a few failed attempts are expected.
+//! - [`Db`] for probes: one shared connection that is re-established after the server went away,
+//!   so `/readyz` recovers by itself when the database is back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, Config, NoTls};
+use tracing::{debug, warn};
+
+/// Opens one connection and drives it on a background task.
+pub async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            warn!(error = %err, "database connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// How [`connect_with_retry`] retries: `attempts` tries, waiting `first_delay` after the first
+/// failure and twice as long after each further one, at most `max_delay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    /// About half a minute in all: ten attempts, waiting 0.25 s, 0.5 s, ... up to 5 s.
+    fn default() -> Self {
+        Retry {
+            attempts: 10,
+            first_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Retry {
+    /// The wait after failed attempt number `attempt` (1-based).
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.first_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Connects, retrying with exponential backoff; the error of the last attempt is returned.
+pub async fn connect_with_retry(config: &Config, retry: Retry) -> anyhow::Result<Client> {
+    let mut attempt = 1;
+    loop {
+        match connect(config).await {
+            Ok(client) => return Ok(client),
+            Err(err) if attempt < retry.attempts => {
+                let delay = retry.delay_after(attempt);
+                warn!(
+                    attempt,
+                    of = retry.attempts,
+                    error = %err,
+                    "database not reachable yet; retrying in {delay:?}"
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("connecting to the database failed {attempt} times; giving up")
+                });
+            }
+        }
+    }
+}
+
+/// A shared connection that is re-opened on demand after it was lost.
+pub struct Db {
+    config: Config,
+    /// The current connection, if any; a closed one is replaced on next use. Behind an async
+    /// mutex so that concurrent callers wait for one reconnect instead of each opening one.
+    client: Mutex<Option<Arc<Client>>>,
+}
+
+impl Db {
+    /// A `Db` that connects on first use.
+    pub fn new(config: Config) -> Db {
+        Db {
+            config,
+            client: Mutex::new(None),
+        }
+    }
+
+    /// A `Db` that starts with an open connection.
+    pub fn with_client(config: Config, client: Client) -> Db {
+        Db {
+            config,
+            client: Mutex::new(Some(Arc::new(client))),
+        }
+    }
+
+    /// The current connection, reconnecting (once, no retries) if there is none or it closed.
+    pub async fn client(&self) -> Result<Arc<Client>, tokio_postgres::Error> {
+        let mut slot = self.client.lock().await;
+        if let Some(client) = slot.as_ref().filter(|client| !client.is_closed()) {
+            return Ok(Arc::clone(client));
+        }
+        debug!("opening a database connection");
+        *slot = None;
+        let client = Arc::new(connect(&self.config).await?);
+        *slot = Some(Arc::clone(&client));
+        Ok(client)
+    }
+
+    /// Runs `select 1`, all of it (including a reconnect) within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), PingError> {
+        let round_trip = async {
+            let client = self.client().await?;
+            client.simple_query("select 1").await.map(drop)
+        };
+        match tokio::time::timeout(timeout, round_trip).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(PingError::Failed(err)),
+            Err(_) => Err(PingError::TimedOut(timeout)),
+        }
+    }
+}
+
+/// Why [`Db::ping`] failed.
+#[derive(Debug)]
+pub enum PingError {
+    /// No answer within the time limit (a hung server or network).
+    TimedOut(Duration),
+    /// Connecting or querying failed (e.g. connection refused).
+    Failed(tokio_postgres::Error),
+}
+
+impl std::fmt::Display for PingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PingError::TimedOut(limit) => write!(f, "no answer within {limit:?}"),
+            PingError::Failed(err) => match std::error::Error::source(err) {
+                // tokio-postgres's own message is generic ("error connecting to server"); the
+                // source says what happened ("Connection refused").
+                Some(source) => write!(f, "{err}: {source}"),
+                None => write!(f, "{err}"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for PingError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let retry = Retry::default();
+        let delays: Vec<_> = (1..=6).map(|n| retry.delay_after(n)).collect();
+        assert_eq!(
+            delays,
+            [250, 500, 1000, 2000, 4000, 5000].map(Duration::from_millis)
+        );
+        assert_eq!(retry.delay_after(40), retry.max_delay);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_the_last_attempt() {
+        let port = test_support::free_port();
+        let config = crate::config::database_config(&format!("postgres://u@127.0.0.1:{port}/d"))
+            .unwrap();
+        let retry = Retry {
+            attempts: 3,
+            first_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        };
+        let err = connect_with_retry(&config, retry).await.unwrap_err();
+        assert!(format!("{err:#}").contains("3 times"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn ping_reports_a_refused_connection() {
+        let port = test_support::free_port();
+        let config = crate::config::database_config(&format!("postgres://u@127.0.0.1:{port}/d"))
+            .unwrap();
+        let err = Db::new(config)
+            .ping(Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PingError::Failed(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn ping_times_out_on_a_silent_server() {
+        // Accepts TCP connections but never speaks PostgreSQL.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _accepting = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let config = crate::config::database_config(&format!("postgres://u@127.0.0.1:{port}/d"))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let err = Db::new(config)
+            .ping(Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PingError::TimedOut(_)), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,25 @@
+//! The terminal-bridge: today it owns the database schema and answers health probes; it will hold
+//! the browsers' WebSockets and reconcile sandboxes (see `ARCHITECTURE.md`).
+//!
+//! Modules:
+//! - [`config`]: the command line (`migrate`, `serve`), with environment fallbacks.
+//! - [`db`]: connecting to PostgreSQL (with retries at start-up) and a self-healing connection
+//!   for probes.
+//! - [`migrate`]: the SQL migrations of `../migrations`, embedded at build time, and applying them.
+//! - [`http`]: the HTTP API: [`router`] with `GET /healthz` and `GET /readyz`.
+//! - [`serve`]: the `serve` command: migrate, bind, serve until shut down.
+//! - [`shutdown`]: waiting for SIGTERM or Ctrl-C.
+//!
+//! `main.rs` only parses the command line, sets up logging and calls into these.
+
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod migrate;
+pub mod serve;
+pub mod shutdown;
+
+pub use http::{AppState, router};
+
+/// This build's version, reported by `/healthz`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

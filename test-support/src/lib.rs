@@ -1,0 +1,30 @@
+//! Test tooling shared by the workspace's integration tests.
+//!
+//! Tests here use real things: a real PostgreSQL and the real binaries. This crate makes that
+//! cheap and leak-free:
+//!
+//! - [`pg_cluster`]: [`PgCluster`], a throwaway PostgreSQL cluster in a temporary directory, on a
+//!   free loopback port, stopped and deleted on drop. Works when the tests run as root (as CI
+//!   does) by running the PostgreSQL tools as an unprivileged user.
+//! - [`pg_bin`]: finds the PostgreSQL server binaries (`initdb`, `pg_ctl`, ...).
+//! - [`os_user`]: which OS user the PostgreSQL tools run as.
+//! - [`child`]: [`ChildGuard`], which kills a spawned process when the test ends, and shows its
+//!   output when the test failed.
+//! - [`http`]: a minimal blocking HTTP/1.0 client: [`http_get`], [`wait_for_http`].
+//! - [`net`]: [`free_port`].
+//! - [`paths`]: [`workspace_root`], [`target_dir`], [`binary`] and [`wasm_component`], the
+//!   locations of built artifacts.
+
+pub mod child;
+pub mod http;
+pub mod net;
+pub mod os_user;
+pub mod paths;
+pub mod pg_bin;
+pub mod pg_cluster;
+
+pub use child::ChildGuard;
+pub use http::{HttpResponse, http_get, wait_for_http};
+pub use net::free_port;
+pub use paths::{binary, target_dir, wasm_component, workspace_root};
+pub use pg_cluster::PgCluster;
