@@ -66,7 +66,9 @@ impl DaemonConfig {
             scrollback_bytes: 256 * 1024,
             idle_timeout_secs: 3600,
             max_event_file_size: 1024 * 1024,
-            ignore: ["__pycache__", ".venv", "node_modules", ".git"].map(String::from).to_vec(),
+            ignore: ["__pycache__", ".venv", "node_modules", ".git"]
+                .map(String::from)
+                .to_vec(),
             attachment_queue_bytes: 1024 * 1024,
             stall_timeout_ms: 2000,
             debounce_ms: 150,
@@ -93,12 +95,19 @@ impl DaemonConfig {
     /// Rejects settings that cannot work.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.shell_argv().is_empty(), "--shell is empty");
-        anyhow::ensure!(self.scrollback_bytes > 0, "--scrollback-bytes must be positive");
+        anyhow::ensure!(
+            self.scrollback_bytes > 0,
+            "--scrollback-bytes must be positive"
+        );
         anyhow::ensure!(
             self.attachment_queue_bytes >= self.scrollback_bytes,
             "--attachment-queue-bytes must be at least --scrollback-bytes (the replay is queued)"
         );
-        anyhow::ensure!(self.workspace.is_dir(), "workspace {} is not a directory", self.workspace.display());
+        anyhow::ensure!(
+            self.workspace.is_dir(),
+            "workspace {} is not a directory",
+            self.workspace.display()
+        );
         Ok(())
     }
 }

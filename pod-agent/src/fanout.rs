@@ -63,7 +63,11 @@ impl Outlet {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 queued: 0,
-                credit: if window == u32::MAX { UNLIMITED } else { window as u64 },
+                credit: if window == u32::MAX {
+                    UNLIMITED
+                } else {
+                    window as u64
+                },
                 end: None,
             }),
             readable: Notify::new(),

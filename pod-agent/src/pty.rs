@@ -26,11 +26,16 @@ impl Pty {
         for fd in [&pair.master, &pair.slave] {
             // openpty(3) does not set close-on-exec: without it every shell would inherit the
             // master (and every other terminal's), and the master would never see EOF.
-            fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
         }
-        let flags = OFlag::from_bits_truncate(fcntl(pair.master.as_raw_fd(), FcntlArg::F_GETFL)?);
-        fcntl(pair.master.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-        let master = AsyncFd::with_interest(pair.master, Interest::READABLE | Interest::WRITABLE)?;
+        let flags = OFlag::from_bits_truncate(fcntl(&pair.master, FcntlArg::F_GETFL)?);
+        fcntl(&pair.master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        // SAFETY: the `OwnedFd` moves into the `AsyncFd`, which alone closes it, after
+        // deregistering.
+        let master = unsafe {
+            AsyncFd::register_with_interest(pair.master, Interest::READABLE | Interest::WRITABLE)
+        }
+        .map_err(io::Error::from)?;
         Ok((Pty { master }, pair.slave))
     }
 
@@ -53,7 +58,8 @@ impl Pty {
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let mut guard = self.master.writable().await?;
-            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from)) {
+            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from))
+            {
                 Ok(Ok(n)) => data = &data[n..],
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Ok(Err(e)) => return Err(e),
@@ -72,19 +78,36 @@ impl Pty {
     }
 
     /// The process group in the terminal's foreground (the shell itself when at its prompt).
+    /// `None` when there is none: Linux then reports 0, and `killpg(0, ..)` would signal our
+    /// own process group.
     pub fn foreground_pgrp(&self) -> Option<i32> {
-        nix::unistd::tcgetpgrp(self.master.get_ref().as_fd()).ok().map(|p| p.as_raw())
+        let pgrp = nix::unistd::tcgetpgrp(self.master.get_ref().as_fd())
+            .ok()?
+            .as_raw();
+        (pgrp > 1 && pgrp != nix::unistd::getpgrp().as_raw()).then_some(pgrp)
     }
 }
 
 fn winsize(cols: u16, rows: u16) -> Winsize {
-    Winsize { ws_row: rows.max(1), ws_col: cols.max(1), ws_xpixel: 0, ws_ypixel: 0 }
+    Winsize {
+        ws_row: rows.max(1),
+        ws_col: cols.max(1),
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
 }
 
 /// Starts `argv` as a session leader whose controlling terminal is `slave`, in `cwd`.
 /// Returns the std `Child` (never waited on through std: the [`crate::reaper`] reaps it).
-pub fn spawn(argv: &[String], cwd: &Path, env: &[(&str, OsString)], slave: OwnedFd) -> io::Result<std::process::Child> {
-    let (program, args) = argv.split_first().ok_or_else(|| io::Error::other("empty shell command"))?;
+pub fn spawn(
+    argv: &[String],
+    cwd: &Path,
+    env: &[(&str, OsString)],
+    slave: OwnedFd,
+) -> io::Result<std::process::Child> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| io::Error::other("empty shell command"))?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(cwd)

@@ -11,7 +11,11 @@ pub struct Scrollback {
 impl Scrollback {
     pub fn new(capacity: usize) -> Self {
         assert!(capacity > 0, "scrollback capacity must be positive");
-        Scrollback { buf: vec![0; capacity].into_boxed_slice(), start: 0, len: 0 }
+        Scrollback {
+            buf: vec![0; capacity].into_boxed_slice(),
+            start: 0,
+            len: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -60,7 +64,10 @@ mod tests {
     fn keeps_the_most_recent_bytes_in_order() {
         let mut model = Vec::new();
         let mut ring = Scrollback::new(10);
-        for (i, chunk) in ["abc", "defgh", "ij", "klmnopq", "", "rstuvwxyz0123", "4"].iter().enumerate() {
+        for (i, chunk) in ["abc", "defgh", "ij", "klmnopq", "", "rstuvwxyz0123", "4"]
+            .iter()
+            .enumerate()
+        {
             ring.push(chunk.as_bytes());
             model.extend_from_slice(chunk.as_bytes());
             let tail = &model[model.len().saturating_sub(10)..];
@@ -76,7 +83,9 @@ mod tests {
                 let mut ring = Scrollback::new(cap);
                 let mut model = Vec::new();
                 for round in 0..20u8 {
-                    let chunk: Vec<u8> = (0..step).map(|j| round.wrapping_mul(31).wrapping_add(j as u8)).collect();
+                    let chunk: Vec<u8> = (0..step)
+                        .map(|j| round.wrapping_mul(31).wrapping_add(j as u8))
+                        .collect();
                     ring.push(&chunk);
                     model.extend(chunk);
                     assert_eq!(ring.contents(), &model[model.len().saturating_sub(cap)..]);

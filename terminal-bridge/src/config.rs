@@ -44,7 +44,11 @@ impl Cli {
     /// The database connection settings from `--database-url` / `DATABASE_URL`, with a clear
     /// error when it is missing or malformed.
     pub fn database_config(&self) -> anyhow::Result<tokio_postgres::Config> {
-        let Some(url) = self.database_url.as_deref().filter(|url| !url.trim().is_empty()) else {
+        let Some(url) = self
+            .database_url
+            .as_deref()
+            .filter(|url| !url.trim().is_empty())
+        else {
             bail!(
                 "DATABASE_URL is not set: set it (or pass --database-url) to the PostgreSQL \
                  database to use, e.g. DATABASE_URL={DATABASE_URL_EXAMPLE} (see .env.example)"

@@ -173,8 +173,8 @@ mod tests {
     #[tokio::test]
     async fn gives_up_after_the_last_attempt() {
         let port = test_support::free_port();
-        let config = crate::config::database_config(&format!("postgres://u@127.0.0.1:{port}/d"))
-            .unwrap();
+        let config =
+            crate::config::database_config(&format!("postgres://u@127.0.0.1:{port}/d")).unwrap();
         let retry = Retry {
             attempts: 3,
             first_delay: Duration::from_millis(1),
@@ -187,8 +187,8 @@ mod tests {
     #[tokio::test]
     async fn ping_reports_a_refused_connection() {
         let port = test_support::free_port();
-        let config = crate::config::database_config(&format!("postgres://u@127.0.0.1:{port}/d"))
-            .unwrap();
+        let config =
+            crate::config::database_config(&format!("postgres://u@127.0.0.1:{port}/d")).unwrap();
         let err = Db::new(config)
             .ping(Duration::from_secs(1))
             .await
@@ -207,8 +207,8 @@ mod tests {
                 held.push(socket);
             }
         });
-        let config = crate::config::database_config(&format!("postgres://u@127.0.0.1:{port}/d"))
-            .unwrap();
+        let config =
+            crate::config::database_config(&format!("postgres://u@127.0.0.1:{port}/d")).unwrap();
         let started = std::time::Instant::now();
         let err = Db::new(config)
             .ping(Duration::from_millis(300))

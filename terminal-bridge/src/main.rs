@@ -1,17 +1,24 @@
 //! `terminal-bridge`: command-line entry point. Parses the command line, sets up logging
 //! (`RUST_LOG`, default `info`, to stderr) and runs `migrate` or `serve` from the library.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use terminal_bridge::config::{Cli, Command};
 use terminal_bridge::{db, migrate, serve};
 use tracing_subscriber::EnvFilter;
 
+/// Log filter when `RUST_LOG` is not set. tokio-postgres logs server notices at info, such as
+/// refinery's "relation ... already exists, skipping" on every start.
+const DEFAULT_LOG: &str = "info,tokio_postgres=warn";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_LOG.into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let database = cli.database_config()?;
@@ -19,24 +26,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let mut client = db::connect_with_retry(&database, db::Retry::default()).await?;
             let report = migrate::run(&mut client).await?;
-            print!("{}", report_text(&report));
+            print!("{report}");
         }
         Command::Serve(args) => serve::run(database, args.listen).await?,
     }
     Ok(())
-}
-
-/// What `migrate` prints on stdout.
-fn report_text(report: &migrate::Report) -> String {
-    let mut text: String = report
-        .applied
-        .iter()
-        .map(|migration| format!("applied {migration}\n"))
-        .collect();
-    match (&report.current, report.applied.is_empty()) {
-        (Some(current), true) => text += &format!("database is up to date at {current}\n"),
-        (Some(current), false) => text += &format!("database is now at {current}\n"),
-        (None, _) => text += "no migrations to apply\n",
-    }
-    text
 }

@@ -16,7 +16,7 @@ mod embedded {
 
 /// Key of the session-level advisory lock held while migrating ("migrate" in ASCII). Released
 /// at the end of the run, or by the server when the connection drops.
-const MIGRATION_LOCK_KEY: i64 = 0x6d69_6772_6174_65;
+const MIGRATION_LOCK_KEY: i64 = 0x006d_6967_7261_7465;
 
 /// One migration, named as its file: `V1__initial_schema`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,21 @@ pub struct Report {
     pub applied: Vec<MigrationName>,
     /// The latest migration applied to the database after the run.
     pub current: Option<MigrationName>,
+}
+
+impl std::fmt::Display for Report {
+    /// What `terminal-bridge migrate` prints: one line per applied migration, then where the
+    /// database stands.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for migration in &self.applied {
+            writeln!(f, "applied {migration}")?;
+        }
+        match (&self.current, self.applied.is_empty()) {
+            (Some(current), true) => writeln!(f, "database is up to date at {current}"),
+            (Some(current), false) => writeln!(f, "database is now at {current}"),
+            (None, _) => writeln!(f, "no migrations to apply"),
+        }
+    }
 }
 
 /// The migrations built into this binary, in version order.
@@ -99,6 +114,30 @@ async fn apply(client: &mut Client) -> anyhow::Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_read_well() {
+        let v1 = MigrationName {
+            version: 1,
+            name: "initial_schema".into(),
+        };
+        let fresh = Report {
+            applied: vec![v1.clone()],
+            current: Some(v1.clone()),
+        };
+        assert_eq!(
+            fresh.to_string(),
+            "applied V1__initial_schema\ndatabase is now at V1__initial_schema\n"
+        );
+        let again = Report {
+            applied: vec![],
+            current: Some(v1),
+        };
+        assert_eq!(
+            again.to_string(),
+            "database is up to date at V1__initial_schema\n"
+        );
+    }
 
     #[test]
     fn the_initial_schema_is_embedded_first() {

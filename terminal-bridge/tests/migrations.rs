@@ -39,7 +39,10 @@ async fn creates_all_tables() {
         .unwrap();
     let tables: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
     for table in TABLES {
-        assert!(tables.iter().any(|t| t == table), "{table} missing: {tables:?}");
+        assert!(
+            tables.iter().any(|t| t == table),
+            "{table} missing: {tables:?}"
+        );
     }
     assert!(tables.iter().any(|t| t == "refinery_schema_history"));
 }
@@ -63,8 +66,14 @@ async fn migrate_twice_is_a_no_op() {
     let first = migrate();
     assert!(first.contains("applied V1__initial_schema"), "{first}");
     let second = migrate();
-    assert!(!second.contains("applied"), "second run applied something: {second}");
-    assert!(second.contains("up to date at V1__initial_schema"), "{second}");
+    assert!(
+        !second.contains("applied"),
+        "second run applied something: {second}"
+    );
+    assert!(
+        second.contains("up to date at V1__initial_schema"),
+        "{second}"
+    );
 
     // The library says the same, and the history holds each migration once.
     let mut client = db.connect().await;
@@ -80,39 +89,49 @@ async fn migrate_twice_is_a_no_op() {
     assert_eq!(rows, terminal_bridge::migrate::embedded().len() as i64);
 }
 
+/// Tables, columns and functions of the public schema without a comment (refinery's own table
+/// excepted).
+const UNDOCUMENTED: &str = "select format('table %s', c.relname)
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f')
+      and c.relname <> 'refinery_schema_history'
+      and obj_description(c.oid, 'pg_class') is null
+    union all
+    select format('column %s.%s', c.relname, a.attname)
+    from pg_attribute a
+    join pg_class c on c.oid = a.attrelid
+    join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f')
+      and c.relname <> 'refinery_schema_history'
+      and a.attnum > 0 and not a.attisdropped
+      and col_description(c.oid, a.attnum) is null
+    union all
+    select format('function %s', p.oid::regprocedure)
+    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = 'public' and obj_description(p.oid, 'pg_proc') is null
+    order by 1";
+
+async fn undocumented(client: &tokio_postgres::Client) -> Vec<String> {
+    let rows = client.query(UNDOCUMENTED, &[]).await.unwrap();
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
 #[tokio::test]
 async fn every_table_column_and_function_has_a_comment() {
     let (_db, client) = TestDb::migrated().await;
-    let missing = client
-        .query(
-            "select format('table %s', c.relname)
-             from pg_class c join pg_namespace n on n.oid = c.relnamespace
-             where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f')
-               and c.relname <> 'refinery_schema_history'
-               and obj_description(c.oid, 'pg_class') is null
-             union all
-             select format('column %s.%s', c.relname, a.attname)
-             from pg_attribute a
-             join pg_class c on c.oid = a.attrelid
-             join pg_namespace n on n.oid = c.relnamespace
-             where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f')
-               and c.relname <> 'refinery_schema_history'
-               and a.attnum > 0 and not a.attisdropped
-               and col_description(c.oid, a.attnum) is null
-             union all
-             select format('function %s', p.oid::regprocedure)
-             from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-             where n.nspname = 'public' and obj_description(p.oid, 'pg_proc') is null
-             order by 1",
-            &[],
-        )
-        .await
-        .unwrap();
-    let missing: Vec<String> = missing.iter().map(|row| row.get(0)).collect();
+    let missing = undocumented(&client).await;
     assert!(
         missing.is_empty(),
         "add a `comment on` in a new migration for: {missing:#?}"
     );
+
+    // The check notices an uncommented column.
+    client
+        .batch_execute("begin; alter table users add column nickname text;")
+        .await
+        .unwrap();
+    assert_eq!(undocumented(&client).await, ["column users.nickname"]);
+    client.batch_execute("rollback").await.unwrap();
 
     // The check above must actually see the columns.
     let columns: i64 = client
@@ -168,7 +187,26 @@ async fn users_are_unique_case_insensitively_and_validated() {
         "users_password_hash_argon2id",
     )
     .await;
-    client.execute(insert, &[&"Bob.B-2_x", &hash]).await.unwrap();
+    client
+        .execute(insert, &[&"Bob.B-2_x", &hash])
+        .await
+        .unwrap();
+
+    let set_email = "update users set email = $1 where username = 'alice'";
+    for email in ["alice", "a b@example.org", "a@b@c"] {
+        assert_rejected(
+            &client,
+            set_email,
+            &[&email],
+            SqlState::CHECK_VIOLATION,
+            "users_email_shape",
+        )
+        .await;
+    }
+    client
+        .execute(set_email, &[&"alice@example.org"])
+        .await
+        .unwrap();
 
     // Identity ids are generated, never supplied.
     let err = client
@@ -274,7 +312,10 @@ async fn workspace_items_keep_paths_sizes_hashes_and_versions_consistent() {
         .await
         .unwrap();
     client
-        .execute(&insert_file, &[&"src/main.py", &Some("src"), &hello, &hello_len])
+        .execute(
+            &insert_file,
+            &[&"src/main.py", &Some("src"), &hello, &hello_len],
+        )
         .await
         .unwrap();
     client
@@ -335,11 +376,26 @@ async fn workspace_items_keep_paths_sizes_hashes_and_versions_consistent() {
     )
     .await;
     // Paths stay inside the workspace.
-    for path in ["", "/etc/passwd", "a/", "a//b", "..", "../x", "a/../b", "./a", "a/."] {
+    for path in [
+        "",
+        "/etc/passwd",
+        "a/",
+        "a//b",
+        "..",
+        "../x",
+        "a/../b",
+        "./a",
+        "a/.",
+    ] {
+        // A parent_path consistent with the path, so only the path's shape is wrong.
+        let parent = path
+            .rfind('/')
+            .map(|i| &path[..i])
+            .filter(|p| !p.is_empty());
         assert_rejected(
             &client,
             &insert_folder,
-            &[&path, &none],
+            &[&path, &parent],
             SqlState::CHECK_VIOLATION,
             "workspace_items_path_shape",
         )
@@ -366,8 +422,10 @@ async fn workspace_items_keep_paths_sizes_hashes_and_versions_consistent() {
         .unwrap();
 
     // Every update bumps the version by one, whatever the statement set.
-    let update = "update workspace_items set content = $1, size = octet_length($1), sha256 = sha256($1),
-                  version = $2 where path = 'src/main.py' returning version";
+    let update = "update workspace_items
+                  set content = $1::bytea, size = octet_length($1::bytea), sha256 = sha256($1::bytea),
+                      version = $2
+                  where path = 'src/main.py' returning version";
     let v2: i64 = client
         .query_one(update, &[&b"a".as_slice(), &1i64])
         .await
@@ -402,7 +460,7 @@ async fn workspace_items_keep_paths_sizes_hashes_and_versions_consistent() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(children, 4, "src, README.md, x/y/z's top? no: src, README.md, ...hidden");
+    assert_eq!(children, 3, "top level: src, README.md, ...hidden");
 
     // Deleting a session deletes its items.
     client

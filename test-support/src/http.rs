@@ -37,10 +37,9 @@ pub fn http_get(url: &str, timeout: Duration) -> anyhow::Result<HttpResponse> {
         .with_context(|| format!("connecting to {addr} for GET {url}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )?;
+    // One write: `write!` on an unbuffered stream would send each fragment separately.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)
@@ -54,7 +53,10 @@ pub fn wait_for_http(url: &str, timeout: Duration) -> anyhow::Result<u16> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let attempt = http_get(url, left.clamp(Duration::from_millis(50), Duration::from_secs(2)));
+        let attempt = http_get(
+            url,
+            left.clamp(Duration::from_millis(50), Duration::from_secs(2)),
+        );
         match attempt {
             Ok(response) => return Ok(response.status),
             Err(err) if Instant::now() >= deadline => {
@@ -144,7 +146,8 @@ mod tests {
 
     #[test]
     fn parses_responses() {
-        let raw = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\r\n{\"a\":1}";
+        let raw =
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\r\n{\"a\":1}";
         let response = parse_response(raw).unwrap();
         assert_eq!(response.status, 503);
         assert_eq!(response.header("content-type"), Some("application/json"));
@@ -158,9 +161,14 @@ mod tests {
         let url = format!("http://{}/ping", listener.local_addr().unwrap());
         let server = std::thread::spawn(move || {
             let (mut socket, _) = listener.accept().unwrap();
-            let mut request = [0u8; 1024];
-            let n = socket.read(&mut request).unwrap();
-            assert!(request[..n].starts_with(b"GET /ping HTTP/1.0\r\n"));
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = socket.read(&mut chunk).unwrap();
+                assert!(n > 0, "connection closed mid-request");
+                request.extend_from_slice(&chunk[..n]);
+            }
+            assert!(request.starts_with(b"GET /ping HTTP/1.0\r\n"));
             socket
                 .write_all(b"HTTP/1.0 204 No Content\r\nX-Test: yes\r\n\r\n")
                 .unwrap();

@@ -11,7 +11,7 @@
 //! - [`child`]: [`ChildGuard`], which kills a spawned process when the test ends, and shows its
 //!   output when the test failed.
 //! - [`http`]: a minimal blocking HTTP/1.0 client: [`http_get`], [`wait_for_http`].
-//! - [`net`]: [`free_port`].
+//! - [`net`]: a free loopback port, [`free_port`].
 //! - [`paths`]: [`workspace_root`], [`target_dir`], [`binary`] and [`wasm_component`], the
 //!   locations of built artifacts.
 

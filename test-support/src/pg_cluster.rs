@@ -217,9 +217,14 @@ impl PgCluster {
 
     fn pg_ctl_stop(&self, mode: &str) -> anyhow::Result<()> {
         let mut cmd = self.command("pg_ctl");
-        cmd.arg("-D")
-            .arg(self.data_dir())
-            .args(["-m", mode, "-w", "-t", PG_CTL_TIMEOUT_SECS, "stop"]);
+        cmd.arg("-D").arg(self.data_dir()).args([
+            "-m",
+            mode,
+            "-w",
+            "-t",
+            PG_CTL_TIMEOUT_SECS,
+            "stop",
+        ]);
         run(cmd, "pg_ctl stop")
     }
 
@@ -231,7 +236,14 @@ impl PgCluster {
         cmd.current_dir(self.dir.path())
             .env("LC_ALL", "C")
             .stdin(Stdio::null());
-        for var in ["PGDATA", "PGPORT", "PGHOST", "PGUSER", "PGDATABASE", "PGOPTIONS"] {
+        for var in [
+            "PGDATA",
+            "PGPORT",
+            "PGHOST",
+            "PGUSER",
+            "PGDATABASE",
+            "PGOPTIONS",
+        ] {
             cmd.env_remove(var);
         }
         if let Some(user) = &self.run_as {
@@ -264,7 +276,10 @@ impl Drop for PgCluster {
         if self.is_running()
             && let Err(err) = self.pg_ctl_stop("immediate")
         {
-            eprintln!("test-support: could not stop PostgreSQL on port {}: {err:#}", self.port);
+            eprintln!(
+                "test-support: could not stop PostgreSQL on port {}: {err:#}",
+                self.port
+            );
         }
         // The TempDir field deletes the directory after this.
     }

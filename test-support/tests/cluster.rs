@@ -37,7 +37,10 @@ async fn starts_answers_stops_and_starts_again() {
     cluster.stop().unwrap();
     assert!(!cluster.is_running());
     let refused = tokio_postgres::connect(&url, NoTls).await;
-    assert!(refused.is_err(), "a stopped cluster must refuse connections");
+    assert!(
+        refused.is_err(),
+        "a stopped cluster must refuse connections"
+    );
 
     cluster.start_again().unwrap();
     let client = connect(&url).await;

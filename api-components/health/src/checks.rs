@@ -44,7 +44,12 @@ where
     };
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match outcome {
-        Ok(details) => Check { name, status: Status::Healthy, latency_ms, details },
+        Ok(details) => Check {
+            name,
+            status: Status::Healthy,
+            latency_ms,
+            details,
+        },
         Err(error) => Check {
             name,
             status: Status::Unhealthy,
@@ -59,7 +64,9 @@ pub async fn database(budget: Duration) -> Check {
         let url = spin_sdk::variables::get("database_url")
             .await
             .map_err(|e| format!("variable database_url: {e}"))?;
-        let db = Connection::open(url).await.map_err(|e| format!("connect: {e}"))?;
+        let db = Connection::open(url)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         let round_trip = Instant::now();
         let rows = db
             .query(DATABASE_PROBE, [])

@@ -45,7 +45,12 @@ struct ErrorDetail {
 }
 
 fn error(status: StatusCode, code: &'static str, message: String) -> impl IntoResponse {
-    (status, Json(ErrorBody { error: ErrorDetail { code, message } }))
+    (
+        status,
+        Json(ErrorBody {
+            error: ErrorDetail { code, message },
+        }),
+    )
 }
 
 #[http_service]
@@ -55,8 +60,12 @@ async fn handle(req: Request) -> impl IntoResponse {
         "/api/health" => Route::Liveness,
         "/api/health/detailed" => Route::Detailed,
         _ => {
-            return error(StatusCode::NOT_FOUND, "not_found", format!("no route {path}"))
-                .into_response();
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no route {path}"),
+            )
+            .into_response();
         }
     };
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -68,7 +77,11 @@ async fn handle(req: Request) -> impl IntoResponse {
         .into_response();
     }
     match route {
-        Route::Liveness => Json(Liveness { status: "healthy", version: VERSION }).into_response(),
+        Route::Liveness => Json(Liveness {
+            status: "healthy",
+            version: VERSION,
+        })
+        .into_response(),
         Route::Detailed => detailed().await.into_response(),
     }
 }
@@ -94,5 +107,13 @@ async fn detailed() -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, Status::Unhealthy)
     };
-    (code, Json(Detailed { status, version: VERSION, failing, checks }))
+    (
+        code,
+        Json(Detailed {
+            status,
+            version: VERSION,
+            failing,
+            checks,
+        }),
+    )
 }

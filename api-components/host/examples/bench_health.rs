@@ -28,7 +28,12 @@ async fn native_detailed(State(s): State<Arc<Native>>) -> Json<Value> {
     let row = client.query_one(PROBE, &[]).await.expect("probe");
     let server_version: String = row.get(0);
     let db_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let bridge = s.http.get(format!("{}/healthz", s.bridge)).send().await.expect("bridge");
+    let bridge = s
+        .http
+        .get(format!("{}/healthz", s.bridge))
+        .send()
+        .await
+        .expect("bridge");
     Json(json!({
         "status": "healthy",
         "checks": [
@@ -45,7 +50,10 @@ struct Figures {
 }
 
 async fn load(url: &str, concurrency: usize, duration: Duration) -> Figures {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
     // Warm-up: instances, pools, caches.
     for _ in 0..50 {
         let r = client.get(url).send().await.unwrap();
@@ -75,18 +83,33 @@ async fn load(url: &str, concurrency: usize, duration: Duration) -> Figures {
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
-    Figures { rps: all.len() as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99) }
+    let pct =
+        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+    Figures {
+        rps: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let pg = PgCluster::start()?;
     let db = pg.fresh_database().await?;
     let release = test_support::binary("terminal-bridge");
-    let out = Command::new(&release).arg("migrate").env("DATABASE_URL", &db).output()?;
-    anyhow::ensure!(out.status.success(), "migrate: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&release)
+        .arg("migrate")
+        .env("DATABASE_URL", &db)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bridge_port = free_port();
     let _bridge = ChildGuard::spawn(
         Command::new(&release)
@@ -99,11 +122,16 @@ async fn main() -> anyhow::Result<()> {
 
     // api-host serving the real spin.toml.
     let manifest_text = std::fs::read_to_string(test_support::workspace_root().join("spin.toml"))?;
-    let wasm_dir = test_support::target_dir().join("wasm32-wasip2").join("release");
+    let wasm_dir = test_support::target_dir()
+        .join("wasm32-wasip2")
+        .join("release");
     let manifest = test_support::target_dir().join("bench-spin.toml");
     std::fs::write(
         &manifest,
-        manifest_text.replace("source = \"target/wasm32-wasip2/release/", &format!("source = \"{}/", wasm_dir.display())),
+        manifest_text.replace(
+            "source = \"target/wasm32-wasip2/release/",
+            &format!("source = \"{}/", wasm_dir.display()),
+        ),
     )?;
     let host_port = free_port();
     let _host = ChildGuard::spawn(
@@ -111,32 +139,56 @@ async fn main() -> anyhow::Result<()> {
             .arg("--manifest")
             .arg(&manifest)
             .args(["--listen", &format!("127.0.0.1:{host_port}")])
-            .env("API_HOST_CACHE_DIR", test_support::target_dir().join("api-host-cache"))
+            .env(
+                "API_HOST_CACHE_DIR",
+                test_support::target_dir().join("api-host-cache"),
+            )
             .env("RUST_LOG", "warn")
             .env("SPIN_VARIABLE_DATABASE_URL", &db)
-            .env("SPIN_VARIABLE_DATABASE_HOST", format!("127.0.0.1:{}", pg.port()))
+            .env(
+                "SPIN_VARIABLE_DATABASE_HOST",
+                format!("127.0.0.1:{}", pg.port()),
+            )
             .env("SPIN_VARIABLE_TERMINAL_BRIDGE_URL", &bridge),
     )?;
     let host_url = format!("http://127.0.0.1:{host_port}/api/health/detailed");
     wait_for_http(&host_url, Duration::from_secs(120))?;
 
     // The native baseline, in this process.
-    let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(db.parse()?, tokio_postgres::NoTls))
-        .max_size(16)
-        .build()?;
-    let state = Arc::new(Native { pool, http: reqwest::Client::new(), bridge });
-    let app = Router::new().route("/api/health/detailed", get(native_detailed)).with_state(state);
+    let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(
+        db.parse()?,
+        tokio_postgres::NoTls,
+    ))
+    .max_size(16)
+    .build()?;
+    let state = Arc::new(Native {
+        pool,
+        http: reqwest::Client::new(),
+        bridge,
+    });
+    let app = Router::new()
+        .route("/api/health/detailed", get(native_detailed))
+        .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let native_url = format!("http://{}/api/health/detailed", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     println!("GET /api/health/detailed, {seconds} s per run, PostgreSQL and bridge on loopback");
-    println!("{:<28} {:>5} {:>10} {:>9} {:>9}", "server", "conc", "req/s", "p50 ms", "p99 ms");
+    println!(
+        "{:<28} {:>5} {:>10} {:>9} {:>9}",
+        "server", "conc", "req/s", "p50 ms", "p99 ms"
+    );
     for concurrency in [1, 16] {
         let native = load(&native_url, concurrency, Duration::from_secs(seconds)).await;
         let wasm = load(&host_url, concurrency, Duration::from_secs(seconds)).await;
-        for (name, f) in [("native axum+tokio-postgres", &native), ("api-host + health.wasm", &wasm)] {
-            println!("{name:<28} {concurrency:>5} {:>10.0} {:>9.3} {:>9.3}", f.rps, f.p50_ms, f.p99_ms);
+        for (name, f) in [
+            ("native axum+tokio-postgres", &native),
+            ("api-host + health.wasm", &wasm),
+        ] {
+            println!(
+                "{name:<28} {concurrency:>5} {:>10.0} {:>9.3} {:>9.3}",
+                f.rps, f.p50_ms, f.p99_ms
+            );
         }
         println!(
             "{:<28} {concurrency:>5} {:>9.2}x {:>8.2}x {:>8.2}x   (api-host / native; req/s ratio is native/api-host)",

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::Linker;
 use wasmtime::Engine;
+use wasmtime::component::Linker;
 use wasmtime_wasi_http::handler::{ProxyHandler, ProxyPre};
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
@@ -36,17 +36,18 @@ pub fn engine() -> Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.wasm_component_model_async(true);
-    config.async_support(true);
     config.epoch_interruption(true);
     let engine = Engine::new(&config)?;
     let ticker = engine.weak();
-    std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
-        while let Some(engine) = ticker.upgrade() {
-            engine.increment_epoch();
-            drop(engine);
-            std::thread::sleep(EPOCH_TICK);
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
     Ok(engine)
 }
 
@@ -88,8 +89,11 @@ impl App {
                 .with_context(|| format!("component {id:?}"))?;
             let pre = linker
                 .instantiate_pre(&component)
-                .with_context(|| format!("component {id:?} imports something this host does not provide"))?;
-            let pre = ServicePre::new(pre).with_context(|| {
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!("component {id:?} imports something this host does not provide")
+                })?;
+            let pre = ServicePre::new(pre).map_err(anyhow::Error::from).with_context(|| {
                 format!("component {id:?} does not export wasi:http/handler@0.3.0 (build it with spin-sdk 7)")
             })?;
             let allowed: Vec<String> = decl
@@ -128,6 +132,10 @@ impl App {
                 RouteDecl::Private { .. } => {}
             }
         }
-        Ok(App { name: manifest.application.name, router: Router::new(routes)?, components })
+        Ok(App {
+            name: manifest.application.name,
+            router: Router::new(routes)?,
+            components,
+        })
     }
 }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 fn parse_duration_ms(s: &str) -> Result<Duration, String> {
-    s.parse::<u64>().map(Duration::from_millis).map_err(|e| format!("{s:?}: {e} (milliseconds)"))
+    s.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|e| format!("{s:?}: {e} (milliseconds)"))
 }
 
 /// Serves the HTTP-triggered components of a Spin manifest.
@@ -26,7 +28,7 @@ pub struct Config {
     pub memory_limit_mib: usize,
 
     /// Time a request may take before it is answered 504 and its instance is dropped, in ms.
-    #[arg(long, env = "API_HOST_REQUEST_TIMEOUT_MS", default_value = "30000", value_parser = parse_duration_ms)]
+    #[arg(long = "request-timeout-ms", env = "API_HOST_REQUEST_TIMEOUT_MS", default_value = "30000", value_parser = parse_duration_ms)]
     pub request_timeout: Duration,
 
     /// Requests one instance serves before it is replaced (Spin reuses WASI 0.3 instances).
@@ -38,7 +40,7 @@ pub struct Config {
     pub max_instance_concurrency: usize,
 
     /// How long an idle instance is kept for reuse, in ms.
-    #[arg(long, env = "API_HOST_IDLE_INSTANCE_TIMEOUT_MS", default_value = "60000", value_parser = parse_duration_ms)]
+    #[arg(long = "idle-instance-timeout-ms", env = "API_HOST_IDLE_INSTANCE_TIMEOUT_MS", default_value = "60000", value_parser = parse_duration_ms)]
     pub idle_instance_timeout: Duration,
 
     /// Requests served at once by the whole host; more wait for a slot.
@@ -50,7 +52,7 @@ pub struct Config {
     pub max_body_bytes: u64,
 
     /// Timeout of outbound HTTP connects and reads when the component sets none, in ms.
-    #[arg(long, env = "API_HOST_OUTBOUND_TIMEOUT_MS", default_value = "10000", value_parser = parse_duration_ms)]
+    #[arg(long = "outbound-timeout-ms", env = "API_HOST_OUTBOUND_TIMEOUT_MS", default_value = "10000", value_parser = parse_duration_ms)]
     pub outbound_timeout: Duration,
 
     /// PostgreSQL connections kept per database address.
@@ -58,7 +60,7 @@ pub struct Config {
     pub pg_pool_size: usize,
 
     /// Timeout of opening a PostgreSQL connection, in ms.
-    #[arg(long, env = "API_HOST_PG_CONNECT_TIMEOUT_MS", default_value = "2000", value_parser = parse_duration_ms)]
+    #[arg(long = "pg-connect-timeout-ms", env = "API_HOST_PG_CONNECT_TIMEOUT_MS", default_value = "2000", value_parser = parse_duration_ms)]
     pub pg_connect_timeout: Duration,
 
     /// Where compiled components are cached (keyed by the .wasm's SHA-256 and the engine).

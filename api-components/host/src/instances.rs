@@ -2,10 +2,10 @@
 //! requests, also concurrently, up to configured limits, and dropped when it traps,
 //! times out, or has been idle for a while. Built on wasmtime-wasi-http's `ProxyHandler`.
 
+use crate::outbound::AllowedHosts;
 use crate::postgres::{PgCtx, PgPools};
 use crate::spin_variables::VarsCtx;
 use crate::state::{HostState, OutboundHttp};
-use crate::outbound::AllowedHosts;
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -45,7 +45,10 @@ pub struct ComponentInstances {
 
 impl ComponentInstances {
     fn new_store(&self) -> Store<HostState> {
-        let wasi = WasiCtxBuilder::new().inherit_stdout().inherit_stderr().build();
+        let wasi = WasiCtxBuilder::new()
+            .inherit_stdout()
+            .inherit_stderr()
+            .build();
         let state = HostState {
             table: ResourceTable::new(),
             wasi,
@@ -55,7 +58,9 @@ impl ComponentInstances {
                 default_timeout: self.limits.outbound_timeout,
             },
             pg: PgCtx::new(self.pg_pools.clone(), (*self.allowed).clone().into_check()),
-            vars: VarsCtx { values: self.variables.clone() },
+            vars: VarsCtx {
+                values: self.variables.clone(),
+            },
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.limits.memory_bytes)
                 .instances(64)
@@ -84,7 +89,10 @@ impl HandlerState for ComponentInstances {
             proxy,
             view: <HostState as WasiHttpView>::http,
             expiration: Expiry::new(&self.limits),
-            state: Worker { id: self.id.clone(), limits: self.limits.clone() },
+            state: Worker {
+                id: self.id.clone(),
+                limits: self.limits.clone(),
+            },
         })
     }
 }
@@ -148,7 +156,12 @@ impl Expiry {
 }
 
 impl WorkerExpiration for Expiry {
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>, state: WorkerStatus, start: Instant) -> Poll<()> {
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        state: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
         let this = self.get_mut();
         let deadline = start
             + match state {

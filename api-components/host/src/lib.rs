@@ -37,6 +37,7 @@ pub async fn run(config: config::Config, shutdown: watch::Receiver<bool>) -> Res
     tracing::info!(app = %app.name, "listening on http://{}", listener.local_addr()?);
     let limits = server::ServerLimits {
         max_body_bytes: config.max_body_bytes,
+        request_timeout: config.request_timeout,
         max_concurrent_requests: config.max_concurrent_requests,
     };
     server::serve(listener, app, limits, shutdown).await

@@ -105,7 +105,8 @@ pub enum SourceDecl {
 
 impl Manifest {
     pub fn parse(text: &str) -> Result<Manifest> {
-        let manifest: Manifest = toml::from_str(text).context("spin.toml is not a valid manifest")?;
+        let manifest: Manifest =
+            toml::from_str(text).context("spin.toml is not a valid manifest")?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -154,7 +155,9 @@ impl Manifest {
                 || !component.key_value_stores.is_empty()
                 || !component.sqlite_databases.is_empty()
             {
-                bail!("component {id:?} asks for files, key-value or sqlite, which this host does not provide");
+                bail!(
+                    "component {id:?} asks for files, key-value or sqlite, which this host does not provide"
+                );
             }
         }
         Ok(())
@@ -204,7 +207,10 @@ command = "cargo build"
         let m = Manifest::parse(SAMPLE).unwrap();
         assert_eq!(m.application.name, "demo");
         assert_eq!(m.trigger.http.len(), 2);
-        assert!(matches!(m.trigger.http[1].route, RouteDecl::Private { private: true }));
+        assert!(matches!(
+            m.trigger.http[1].route,
+            RouteDecl::Private { private: true }
+        ));
         assert!(m.variables["token"].required);
         assert_eq!(m.component["api"].variables["db"], "{{ database_url }}");
     }
@@ -213,7 +219,10 @@ command = "cargo build"
     fn rejects_unknown_component_and_bad_variables() {
         let bad = SAMPLE.replace("component = \"api\"\n[[", "component = \"nope\"\n[[");
         assert!(Manifest::parse(&bad).is_err());
-        let both = SAMPLE.replace("required = true, secret", "required = true, default = \"x\", secret");
+        let both = SAMPLE.replace(
+            "required = true, secret",
+            "required = true, default = \"x\", secret",
+        );
         assert!(Manifest::parse(&both).is_err());
         let v1 = SAMPLE.replace("spin_manifest_version = 2", "spin_manifest_version = 1");
         assert!(Manifest::parse(&v1).is_err());

@@ -51,20 +51,30 @@ impl AllowedHosts {
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<AllowedHosts> {
         let entries = entries
             .iter()
-            .map(|e| parse_entry(e.as_ref()).with_context(|| format!("allowed_outbound_hosts entry {:?}", e.as_ref())))
+            .map(|e| {
+                parse_entry(e.as_ref())
+                    .with_context(|| format!("allowed_outbound_hosts entry {:?}", e.as_ref()))
+            })
             .collect::<Result<_>>()?;
         Ok(AllowedHosts { entries })
     }
 
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         let scheme = scheme.to_ascii_lowercase();
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         self.entries.iter().any(|e| {
-            e.scheme.as_deref().is_none_or(|s| s == scheme || (s == "postgres" && scheme == "postgresql"))
+            e.scheme
+                .as_deref()
+                .is_none_or(|s| s == scheme || (s == "postgres" && scheme == "postgresql"))
                 && match &e.host {
                     HostPattern::Any => true,
                     HostPattern::Exact(h) => *h == host,
-                    HostPattern::Subdomains(d) => host.strip_suffix(d.as_str()).is_some_and(|p| p.ends_with('.')),
+                    HostPattern::Subdomains(d) => host
+                        .strip_suffix(d.as_str())
+                        .is_some_and(|p| p.ends_with('.')),
                 }
                 && match e.port {
                     PortPattern::Any => true,
@@ -161,7 +171,16 @@ mod tests {
     #[test]
     fn empty_list_allows_nothing_and_bad_entries_fail() {
         assert!(!AllowedHosts::default().allows("http", "localhost", 80));
-        for bad in ["localhost", "http://", "http://a/b", "http://u@a", "foo://a", "http://a:x", "http://a*b:1", "http://a:5..5"] {
+        for bad in [
+            "localhost",
+            "http://",
+            "http://a/b",
+            "http://u@a",
+            "foo://a",
+            "http://a:x",
+            "http://a*b:1",
+            "http://a:5..5",
+        ] {
             assert!(AllowedHosts::parse(&[bad]).is_err(), "{bad}");
         }
     }

@@ -51,12 +51,20 @@ impl Route {
                 None => Segment::Exact(part.to_string()),
             });
         }
-        Ok(Route { raw: raw.to_string(), segments, wildcard, component })
+        Ok(Route {
+            raw: raw.to_string(),
+            segments,
+            wildcard,
+            component,
+        })
     }
 
     /// The route without its wildcard (`spin-component-route`).
     pub fn component_route(&self) -> String {
-        self.raw.strip_suffix("/...").unwrap_or(&self.raw).to_string()
+        self.raw
+            .strip_suffix("/...")
+            .unwrap_or(&self.raw)
+            .to_string()
     }
 
     fn matches<'a>(&'a self, path_segments: &[&str]) -> Option<RouteMatch<'a>> {
@@ -74,8 +82,16 @@ impl Route {
             }
         }
         let rest = &path_segments[self.segments.len()..];
-        let path_info = if rest.is_empty() { String::new() } else { format!("/{}", rest.join("/")) };
-        Some(RouteMatch { route: self, params, path_info })
+        let path_info = if rest.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", rest.join("/"))
+        };
+        Some(RouteMatch {
+            route: self,
+            params,
+            path_info,
+        })
     }
 
     /// Rank of the segment at `i`: exact beats `:param`, a route ending there beats a
@@ -131,8 +147,14 @@ mod tests {
     use super::*;
 
     fn router(routes: &[&str]) -> Router {
-        Router::new(routes.iter().enumerate().map(|(i, r)| Route::parse(r, i).unwrap()).collect())
-            .unwrap()
+        Router::new(
+            routes
+                .iter()
+                .enumerate()
+                .map(|(i, r)| Route::parse(r, i).unwrap())
+                .collect(),
+        )
+        .unwrap()
     }
 
     fn hit(r: &Router, path: &str) -> Option<String> {
@@ -141,8 +163,17 @@ mod tests {
 
     #[test]
     fn most_specific_wins() {
-        let r = router(&["/...", "/api/...", "/api/health/...", "/api/health/detailed", "/api/:x/y"]);
-        assert_eq!(hit(&r, "/api/health/detailed").unwrap(), "/api/health/detailed");
+        let r = router(&[
+            "/...",
+            "/api/...",
+            "/api/health/...",
+            "/api/health/detailed",
+            "/api/:x/y",
+        ]);
+        assert_eq!(
+            hit(&r, "/api/health/detailed").unwrap(),
+            "/api/health/detailed"
+        );
         assert_eq!(hit(&r, "/api/health").unwrap(), "/api/health/...");
         assert_eq!(hit(&r, "/api/health/").unwrap(), "/api/health/...");
         assert_eq!(hit(&r, "/api/health/other").unwrap(), "/api/health/...");
@@ -175,6 +206,12 @@ mod tests {
         assert!(Route::parse("api", 0).is_err());
         assert!(Route::parse("/a/.../b", 0).is_err());
         assert!(Route::parse("/a/:", 0).is_err());
-        assert!(Router::new(vec![Route::parse("/a/...", 0).unwrap(), Route::parse("/a/...", 1).unwrap()]).is_err());
+        assert!(
+            Router::new(vec![
+                Route::parse("/a/...", 0).unwrap(),
+                Route::parse("/a/...", 1).unwrap()
+            ])
+            .is_err()
+        );
     }
 }

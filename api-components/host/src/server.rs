@@ -16,13 +16,15 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use wasmtime_wasi_http::handler::{ExpirationError, InstantiationError};
 use wasmtime_wasi_http::WasiBody;
+use wasmtime_wasi_http::handler::{ExpirationError, InstantiationError};
 
 /// Limits the listener applies before a component sees the request.
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
     pub max_body_bytes: u64,
+    /// The instances' request timeout: an instance killed after it is a timeout (504).
+    pub request_timeout: std::time::Duration,
     pub max_concurrent_requests: usize,
 }
 
@@ -74,14 +76,14 @@ pub async fn serve(
                                 tracing::debug!(%remote, "connection ended: {e}");
                             }
                         }
-                        _ = stop.wait_for(|s| *s) => {
+                        _ = stopped(&mut stop) => {
                             conn.as_mut().graceful_shutdown();
                             let _ = conn.await;
                         }
                     }
                 });
             }
-            _ = shutdown.wait_for(|s| *s) => break,
+            _ = stopped(&mut shutdown) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
@@ -89,7 +91,13 @@ pub async fn serve(
     Ok(())
 }
 
-type HostBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+/// Resolves once the shutdown flag is true (or its sender is gone).
+async fn stopped(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stop| *stop).await;
+}
+
+type HostBody =
+    http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 async fn handle(shared: &Shared, req: Request<Incoming>, remote: SocketAddr) -> Response<HostBody> {
     let started = Instant::now();
@@ -104,17 +112,32 @@ async fn handle(shared: &Shared, req: Request<Incoming>, remote: SocketAddr) -> 
     response
 }
 
-async fn dispatch(shared: &Shared, req: Request<Incoming>, remote: SocketAddr) -> Response<HostBody> {
+async fn dispatch(
+    shared: &Shared,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<HostBody> {
     let Some(matched) = shared.app.router.route(req.uri().path()) else {
-        return error(StatusCode::NOT_FOUND, "not_found", format!("no route for {}", req.uri().path()));
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {}", req.uri().path()),
+        );
     };
     if let Some(len) = req.headers().get(http::header::CONTENT_LENGTH)
-        && len.to_str().ok().and_then(|l| l.parse::<u64>().ok()).is_some_and(|l| l > shared.limits.max_body_bytes)
+        && len
+            .to_str()
+            .ok()
+            .and_then(|l| l.parse::<u64>().ok())
+            .is_some_and(|l| l > shared.limits.max_body_bytes)
     {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("request bodies are limited to {} bytes", shared.limits.max_body_bytes),
+            format!(
+                "request bodies are limited to {} bytes",
+                shared.limits.max_body_bytes
+            ),
         );
     }
     let handler = &shared.app.components[matched.route.component];
@@ -123,21 +146,40 @@ async fn dispatch(shared: &Shared, req: Request<Incoming>, remote: SocketAddr) -
         Err(message) => return error(StatusCode::BAD_REQUEST, "bad_request", message),
     };
     let Ok(_slot) = shared.slots.acquire().await else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the host is stopping".into());
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the host is stopping".into(),
+        );
     };
+    let started = Instant::now();
     match handler.handle((), request).await {
         Ok(response) => response.map(|body| body.map_err(|e| Box::new(e) as _).boxed_unsync()),
-        Err(e) if e.is::<ExpirationError>() => {
+        Err(e)
+            if e.is::<ExpirationError>() || started.elapsed() >= shared.limits.request_timeout =>
+        {
             tracing::warn!(route = %matched.route.raw, "component timed out");
-            error(StatusCode::GATEWAY_TIMEOUT, "timeout", "the component did not answer in time".into())
+            error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                "the component did not answer in time".into(),
+            )
         }
         Err(e) if e.is::<InstantiationError<()>>() => {
             tracing::error!(route = %matched.route.raw, "instantiation failed: {e:?}");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "component_unavailable", "the component could not be started".into())
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "component_unavailable",
+                "the component could not be started".into(),
+            )
         }
         Err(e) => {
             tracing::error!(route = %matched.route.raw, "component failed: {e:?}");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "component_failed", "the component failed while handling the request".into())
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "component_failed",
+                "the component failed while handling the request".into(),
+            )
         }
     }
 }
@@ -158,13 +200,23 @@ fn to_component_request(
         .map(str::to_string)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_else(|| "localhost".to_string());
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
     let full_url = format!("http://{host}{path_and_query}");
-    parts.uri = full_url.parse().map_err(|e| format!("invalid request URI: {e}"))?;
+    parts.uri = full_url
+        .parse()
+        .map_err(|e| format!("invalid request URI: {e}"))?;
 
     let headers = &mut parts.headers;
-    let spoofed: Vec<HeaderName> =
-        headers.keys().filter(|k| k.as_str().starts_with("spin-")).cloned().collect();
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("spin-"))
+        .cloned()
+        .collect();
     for name in spoofed {
         headers.remove(name);
     }
@@ -181,7 +233,10 @@ fn to_component_request(
     set("spin-base-path", "/");
     set("spin-client-addr", &remote.to_string());
     for (name, value) in &matched.params {
-        set(&format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+        set(
+            &format!("spin-path-match-{}", name.to_ascii_lowercase()),
+            value,
+        );
     }
 
     let body = Limited::new(body, max_body as usize)
@@ -199,6 +254,10 @@ pub fn error(status: StatusCode, code: &str, message: String) -> Response<HostBo
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync())
+        .body(
+            Full::new(Bytes::from(body))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
         .expect("static response parts are valid")
 }

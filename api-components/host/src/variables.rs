@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 /// underscores, starting with a letter and not ending with an underscore.
 pub fn check_name(name: &str) -> Result<()> {
     let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !name.contains("__")
         && !name.ends_with('_');
     if !ok {
@@ -31,7 +33,10 @@ pub struct AppVariables {
 impl AppVariables {
     /// Resolves every application variable; `env` is the environment lookup (a parameter
     /// so tests need not touch the process environment).
-    pub fn resolve(manifest: &Manifest, env: impl Fn(&str) -> Option<String>) -> Result<AppVariables> {
+    pub fn resolve(
+        manifest: &Manifest,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<AppVariables> {
         let mut values = BTreeMap::new();
         let mut missing = Vec::new();
         for (name, decl) in &manifest.variables {
@@ -56,13 +61,14 @@ impl AppVariables {
         while let Some(start) = rest.find("{{") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after.find("}}").with_context(|| format!("unclosed '{{{{' in {template:?}"))?;
+            let end = after
+                .find("}}")
+                .with_context(|| format!("unclosed '{{{{' in {template:?}"))?;
             let name = after[..end].trim();
             check_name(name).with_context(|| format!("in template {template:?}"))?;
-            let value = self
-                .values
-                .get(name)
-                .with_context(|| format!("template {template:?} uses undefined variable {name:?}"))?;
+            let value = self.values.get(name).with_context(|| {
+                format!("template {template:?} uses undefined variable {name:?}")
+            })?;
             out.push_str(value);
             rest = &after[end + 2..];
         }
@@ -74,7 +80,10 @@ impl AppVariables {
     }
 
     /// Renders each of a component's variable templates.
-    pub fn component_values(&self, templates: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    pub fn component_values(
+        &self,
+        templates: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>> {
         templates
             .iter()
             .map(|(name, template)| Ok((name.clone(), self.render(template)?)))
@@ -114,7 +123,10 @@ source = "c.wasm"
         .unwrap();
         assert_eq!(vars.render("{{ db }}").unwrap(), "postgres://default");
         let vars = AppVariables::resolve(&m, |k| Some(format!("env:{k}"))).unwrap();
-        assert_eq!(vars.render("x-{{db}}-{{ token }}").unwrap(), "x-env:SPIN_VARIABLE_DB-env:SPIN_VARIABLE_TOKEN");
+        assert_eq!(
+            vars.render("x-{{db}}-{{ token }}").unwrap(),
+            "x-env:SPIN_VARIABLE_DB-env:SPIN_VARIABLE_TOKEN"
+        );
     }
 
     #[test]

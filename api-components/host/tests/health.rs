@@ -17,7 +17,11 @@ struct Stack {
 
 /// PostgreSQL (migrated), optionally the bridge, and api-host serving spin.toml.
 /// `bridge_url` overrides where the health component looks for the bridge.
-async fn stack(with_bridge: bool, database_host: Option<String>, bridge_url: Option<String>) -> Stack {
+async fn stack(
+    with_bridge: bool,
+    database_host: Option<String>,
+    bridge_url: Option<String>,
+) -> Stack {
     let pg = PgCluster::start().expect("starting PostgreSQL");
     let db = pg.fresh_database().await.unwrap();
     let migrate = Command::new(test_support::binary("terminal-bridge"))
@@ -25,7 +29,11 @@ async fn stack(with_bridge: bool, database_host: Option<String>, bridge_url: Opt
         .env("DATABASE_URL", &db)
         .output()
         .unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
 
     let bridge_port = free_port();
     let bridge = with_bridge.then(|| {
@@ -35,15 +43,21 @@ async fn stack(with_bridge: bool, database_host: Option<String>, bridge_url: Opt
                 .env("DATABASE_URL", &db),
         )
         .unwrap();
-        wait_for_http(&format!("http://127.0.0.1:{bridge_port}/healthz"), Duration::from_secs(30))
-            .expect("bridge up");
+        wait_for_http(
+            &format!("http://127.0.0.1:{bridge_port}/healthz"),
+            Duration::from_secs(30),
+        )
+        .expect("bridge up");
         child
     });
     let host = Host::start(
         &real_manifest(),
         &[
             ("SPIN_VARIABLE_DATABASE_URL", db.clone()),
-            ("SPIN_VARIABLE_DATABASE_HOST", database_host.unwrap_or_else(|| format!("127.0.0.1:{}", pg.port()))),
+            (
+                "SPIN_VARIABLE_DATABASE_HOST",
+                database_host.unwrap_or_else(|| format!("127.0.0.1:{}", pg.port())),
+            ),
             (
                 "SPIN_VARIABLE_TERMINAL_BRIDGE_URL",
                 bridge_url.unwrap_or_else(|| format!("http://127.0.0.1:{bridge_port}")),
@@ -56,14 +70,23 @@ async fn stack(with_bridge: bool, database_host: Option<String>, bridge_url: Opt
 
 async fn detailed(host: &Host) -> (u16, Value, Duration) {
     let started = Instant::now();
-    let resp = client().get(host.url("/api/health/detailed")).send().await.unwrap();
+    let resp = client()
+        .get(host.url("/api/health/detailed"))
+        .send()
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap();
     (status, body, started.elapsed())
 }
 
 fn check<'a>(body: &'a Value, name: &str) -> &'a Value {
-    body["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()
+    body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
 }
 
 #[tokio::test]
@@ -76,7 +99,11 @@ async fn liveness_answers_on_both_paths() {
         assert_eq!(body["status"], "healthy");
         assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     }
-    let resp = client().post(s.host.url("/api/health")).send().await.unwrap();
+    let resp = client()
+        .post(s.host.url("/api/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 405);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
@@ -91,9 +118,19 @@ async fn detailed_is_200_when_everything_is_up() {
     let db = check(&body, "database");
     assert_eq!(db["status"], "healthy", "{body}");
     assert_eq!(db["details"]["migration_version"], 1, "{body}");
-    assert!(db["details"]["server_version"].as_str().unwrap().starts_with("15"), "{body}");
+    assert!(
+        db["details"]["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("15"),
+        "{body}"
+    );
     assert!(db["latency_ms"].as_f64().unwrap() > 0.0);
-    assert_eq!(check(&body, "terminal_bridge")["status"], "healthy", "{body}");
+    assert_eq!(
+        check(&body, "terminal_bridge")["status"],
+        "healthy",
+        "{body}"
+    );
     assert!(s.bridge.is_some());
 }
 
@@ -124,7 +161,11 @@ async fn a_missing_bridge_is_503_naming_it() {
     let s = stack(false, None, None).await;
     let (status, body, _) = detailed(&s.host).await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(body["failing"], serde_json::json!(["terminal_bridge"]), "{body}");
+    assert_eq!(
+        body["failing"],
+        serde_json::json!(["terminal_bridge"]),
+        "{body}"
+    );
     assert_eq!(check(&body, "database")["status"], "healthy");
 }
 
@@ -147,7 +188,11 @@ async fn hanging_dependencies_still_answer_within_2_s() {
     let s = stack(true, None, Some(format!("http://127.0.0.1:{bridge}"))).await;
     let (status, body, took) = detailed(&s.host).await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(body["failing"], serde_json::json!(["terminal_bridge"]), "{body}");
+    assert_eq!(
+        body["failing"],
+        serde_json::json!(["terminal_bridge"]),
+        "{body}"
+    );
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }
 
@@ -159,6 +204,12 @@ async fn a_database_outside_allowed_outbound_hosts_is_refused() {
     let (status, body, _) = detailed(&s.host).await;
     assert_eq!(status, 503, "{body}");
     let db = check(&body, "database");
-    assert!(db["details"]["error"].as_str().unwrap().contains("not permitted"), "{body}");
+    assert!(
+        db["details"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not permitted"),
+        "{body}"
+    );
     assert!(s.pg.is_running());
 }

@@ -39,7 +39,11 @@ from_env = "env said {{{{ from_env }}}}"
 }
 
 fn start(outbound: &str, args: &[&str]) -> Host {
-    Host::start(&manifest(outbound), &[("SPIN_VARIABLE_FROM_ENV", "yes".to_string())], args)
+    Host::start(
+        &manifest(outbound),
+        &[("SPIN_VARIABLE_FROM_ENV", "yes".to_string())],
+        args,
+    )
 }
 
 async fn json(resp: reqwest::Response) -> Value {
@@ -68,25 +72,47 @@ async fn spin_headers_describe_the_route_and_cannot_be_spoofed() {
     assert_eq!(resp.status(), 200);
     let meta: Value = serde_json::from_str(resp.headers()["x-echo"].to_str().unwrap()).unwrap();
     let body = resp.bytes().await.unwrap();
-    assert_eq!(body.to_vec(), (0u8..=255).collect::<Vec<u8>>(), "binary body round-trips");
+    assert_eq!(
+        body.to_vec(),
+        (0u8..=255).collect::<Vec<u8>>(),
+        "binary body round-trips"
+    );
     let h = &meta["headers"];
     assert_eq!(meta["method"], "POST");
-    assert!(meta["uri"].as_str().unwrap().ends_with("/fixture/echo?q=a%20b"), "{meta}");
+    assert!(
+        meta["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/fixture/echo?q=a%20b"),
+        "{meta}"
+    );
     assert_eq!(h["spin-matched-route"], "/fixture/...", "{meta}");
     assert_eq!(h["spin-path-info"], "/echo");
     assert_eq!(h["spin-component-route"], "/fixture");
     assert_eq!(h["spin-full-url"], host.url("/fixture/echo?q=a%20b"));
-    assert!(h["spin-client-addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(
+        h["spin-client-addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
 }
 
 #[tokio::test]
 async fn the_most_specific_route_wins_and_parameters_reach_the_component() {
     let host = start("", &[]);
-    let resp = client().get(host.url("/fixture/users/7/files/echo")).send().await.unwrap();
+    let resp = client()
+        .get(host.url("/fixture/users/7/files/echo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let meta: Value = serde_json::from_str(resp.headers()["x-echo"].to_str().unwrap()).unwrap();
     let h = &meta["headers"];
-    assert_eq!(h["spin-matched-route"], "/fixture/users/:id/files/...", "{meta}");
+    assert_eq!(
+        h["spin-matched-route"], "/fixture/users/:id/files/...",
+        "{meta}"
+    );
     assert_eq!(h["spin-path-match-id"], "7", "{meta}");
     assert_eq!(h["spin-path-info"], "/echo", "{meta}");
 }
@@ -95,21 +121,51 @@ async fn the_most_specific_route_wins_and_parameters_reach_the_component() {
 async fn variables_resolve_from_environment_and_defaults() {
     let host = start("", &[]);
     let c = client();
-    let greeting = json(c.get(host.url("/fixture/var/greeting")).send().await.unwrap()).await;
+    let greeting = json(
+        c.get(host.url("/fixture/var/greeting"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(greeting["value"], "hello from the default");
-    let from_env = json(c.get(host.url("/fixture/var/from_env")).send().await.unwrap()).await;
+    let from_env = json(
+        c.get(host.url("/fixture/var/from_env"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(from_env["value"], "env said yes");
     let resp = c.get(host.url("/fixture/var/port")).send().await.unwrap();
-    assert_eq!(resp.status(), 404, "application variables not mapped to the component are undefined");
+    assert_eq!(
+        resp.status(),
+        404,
+        "application variables not mapped to the component are undefined"
+    );
     let undefined = json(resp).await;
-    assert!(undefined["error"].as_str().unwrap().contains("Undefined"), "{undefined}");
-    let resp = c.get(host.url("/fixture/var/Bad-Name")).send().await.unwrap();
-    assert!(json(resp).await["error"].as_str().unwrap().contains("InvalidName"));
+    assert!(
+        undefined["error"].as_str().unwrap().contains("Undefined"),
+        "{undefined}"
+    );
+    let resp = c
+        .get(host.url("/fixture/var/Bad-Name"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        json(resp).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("InvalidName")
+    );
 }
 
 #[tokio::test]
 async fn a_required_variable_without_value_stops_start_up() {
-    let path = test_support::target_dir().join("test-manifests").join("missing-var.toml");
+    let path = test_support::target_dir()
+        .join("test-manifests")
+        .join("missing-var.toml");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, manifest("")).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_api-host"))
@@ -153,7 +209,11 @@ async fn a_spinning_component_times_out_and_the_host_keeps_serving() {
     let started = Instant::now();
     let resp = c.get(host.url("/fixture/spin")).send().await.unwrap();
     assert_eq!(resp.status(), 504);
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     let resp = c.get(host.url("/fixture/served")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 }
@@ -184,7 +244,10 @@ async fn requests_run_concurrently() {
         assert_eq!(resp.unwrap().status(), 200);
     }
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(3000), "8 × 500 ms sleeps took {took:?}: not concurrent");
+    assert!(
+        took < Duration::from_millis(3000),
+        "8 × 500 ms sleeps took {took:?}: not concurrent"
+    );
 }
 
 #[tokio::test]
@@ -201,7 +264,9 @@ async fn outbound_http_is_limited_to_allowed_hosts() {
     let host = start(&format!("\"http://127.0.0.1:{allowed_port}\""), &[]);
     let c = client();
     let ok = c
-        .get(host.url(&format!("/fixture/outbound?url=http://127.0.0.1:{allowed_port}/")))
+        .get(host.url(&format!(
+            "/fixture/outbound?url=http://127.0.0.1:{allowed_port}/"
+        )))
         .send()
         .await
         .unwrap();
@@ -211,19 +276,32 @@ async fn outbound_http_is_limited_to_allowed_hosts() {
     assert_eq!(ok["status"], 204);
 
     let denied = c
-        .get(host.url(&format!("/fixture/outbound?url=http://127.0.0.1:{other_port}/")))
+        .get(host.url(&format!(
+            "/fixture/outbound?url=http://127.0.0.1:{other_port}/"
+        )))
         .send()
         .await
         .unwrap();
     assert_eq!(denied.status(), 502);
     let denied = json(denied).await;
-    assert!(denied["error"].as_str().unwrap().contains("HttpRequestDenied"), "{denied}");
+    assert!(
+        denied["error"]
+            .as_str()
+            .unwrap()
+            .contains("HttpRequestDenied"),
+        "{denied}"
+    );
 }
 
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_413() {
     let host = start("", &["--max-body-bytes", "1024"]);
-    let resp = client().post(host.url("/fixture/echo")).body(vec![7u8; 4096]).send().await.unwrap();
+    let resp = client()
+        .post(host.url("/fixture/echo"))
+        .body(vec![7u8; 4096])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 413);
     assert_eq!(json(resp).await["error"]["code"], "payload_too_large");
 }
@@ -239,7 +317,9 @@ fn axum_like_ok() -> Ok204 {
 async fn serve_ok(listener: tokio::net::TcpListener, _app: Ok204) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { return };
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             let mut seen = Vec::new();
@@ -250,7 +330,9 @@ async fn serve_ok(listener: tokio::net::TcpListener, _app: Ok204) {
                 }
             }
             let _ = stream
-                .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
                 .await;
         });
     }

@@ -32,7 +32,12 @@ database_url = "{{{{ database_url }}}}"
 }
 
 async fn pg(host: &Host, body: Value) -> (u16, Value) {
-    let resp = client().post(host.url("/fixture/pg")).json(&body).send().await.unwrap();
+    let resp = client()
+        .post(host.url("/fixture/pg"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap())
 }
@@ -53,38 +58,59 @@ async fn every_schema_type_round_trips() {
     let (status, body) = pg(
         &host,
         json!({"execute": true,
-            "sql": "insert into t values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::numeric, $12)",
-            "params": [
-                {"t": "uuid", "v": "0b9d3f4e-8a51-4c1e-9f0e-3d2c1b0a9f8e"},
-                {"t": "binary", "v": every_byte},
-                {"t": "datetime", "v": [2026, 11, 25, 22, 8, 10, 123456000]},
-                {"t": "int64", "v": 9_007_199_254_740_000_i64},
-                {"t": "str", "v": "grüße \u{1F600} 'quoted'"},
-                {"t": "boolean", "v": true},
-                {"t": "jsonb", "v": {"a": [1, 2, {"b": null}]}},
-                {"t": "int32", "v": -5},
-                {"t": "int16", "v": 7},
-                {"t": "floating64", "v": 2.5},
-                {"t": "str", "v": "12345.678"},
-                {"t": "null"}
-            ]}),
+        "sql": "insert into t values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "params": [
+            {"t": "uuid", "v": "0b9d3f4e-8a51-4c1e-9f0e-3d2c1b0a9f8e"},
+            {"t": "binary", "v": every_byte},
+            {"t": "datetime", "v": [2026, 11, 25, 22, 8, 10, 123456000]},
+            {"t": "int64", "v": 9_007_199_254_740_000_i64},
+            {"t": "str", "v": "grüße \u{1F600} 'quoted'"},
+            {"t": "boolean", "v": true},
+            {"t": "jsonb", "v": {"a": [1, 2, {"b": null}]}},
+            {"t": "int32", "v": -5},
+            {"t": "int16", "v": 7},
+            {"t": "floating64", "v": 2.5},
+            {"t": "decimal", "v": "12345.678"},
+            {"t": "null"}
+        ]}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["affected"], 1);
 
-    let (status, body) = pg(&host, json!({"sql": "select u, b, ts, n, s, f, j, i4, i2, d, num, nothing from t"})).await;
+    let (status, body) = pg(
+        &host,
+        json!({"sql": "select u, b, ts, n, s, f, j, i4, i2, d, num, nothing from t"}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let row = &body["rows"][0];
-    let cols: Vec<&str> = body["columns"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    let cols: Vec<&str> = body["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
     assert_eq!(cols[0], "uuid");
-    assert_eq!(row[0], json!({"t": "uuid", "v": "0b9d3f4e-8a51-4c1e-9f0e-3d2c1b0a9f8e"}));
+    assert_eq!(
+        row[0],
+        json!({"t": "uuid", "v": "0b9d3f4e-8a51-4c1e-9f0e-3d2c1b0a9f8e"})
+    );
     assert_eq!(row[1], json!({"t": "binary", "v": every_byte}));
-    assert_eq!(row[2], json!({"t": "datetime", "v": [2026, 11, 25, 22, 8, 10, 123456000]}));
-    assert_eq!(row[3], json!({"t": "int64", "v": 9_007_199_254_740_000_i64}));
+    assert_eq!(
+        row[2],
+        json!({"t": "datetime", "v": [2026, 11, 25, 22, 8, 10, 123456000]})
+    );
+    assert_eq!(
+        row[3],
+        json!({"t": "int64", "v": 9_007_199_254_740_000_i64})
+    );
     assert_eq!(row[4], json!({"t": "str", "v": "grüße \u{1F600} 'quoted'"}));
     assert_eq!(row[5], json!({"t": "boolean", "v": true}));
-    assert_eq!(row[6], json!({"t": "jsonb", "v": {"a": [1, 2, {"b": null}]}}));
+    assert_eq!(
+        row[6],
+        json!({"t": "jsonb", "v": {"a": [1, 2, {"b": null}]}})
+    );
     assert_eq!(row[7], json!({"t": "int32", "v": -5}));
     assert_eq!(row[8], json!({"t": "int16", "v": 7}));
     assert_eq!(row[9], json!({"t": "floating64", "v": 2.5}));
@@ -96,14 +122,25 @@ async fn every_schema_type_round_trips() {
 async fn errors_carry_the_sqlstate_and_bad_parameters_are_rejected() {
     let cluster = PgCluster::start().unwrap();
     let host = host(&cluster).await;
-    let (status, body) = pg(&host, json!({"execute": true, "sql": "create table k (id int primary key)"})).await;
+    let (status, body) = pg(
+        &host,
+        json!({"execute": true, "sql": "create table k (id int primary key)"}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let insert = json!({"execute": true, "sql": "insert into k values (1)"});
     assert_eq!(pg(&host, insert.clone()).await.0, 200);
     let (status, body) = pg(&host, insert).await;
     assert_eq!(status, 422);
-    assert!(body["error"].as_str().unwrap().contains("23505"), "unique violation code: {body}");
-    let (status, body) = pg(&host, json!({"sql": "select $1::uuid", "params": [{"t": "uuid", "v": "not-a-uuid"}]})).await;
+    assert!(
+        body["error"].as_str().unwrap().contains("23505"),
+        "unique violation code: {body}"
+    );
+    let (status, body) = pg(
+        &host,
+        json!({"sql": "select $1::uuid", "params": [{"t": "uuid", "v": "not-a-uuid"}]}),
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
     let (status, body) = pg(&host, json!({"sql": "select from nowhere_at_all"})).await;
     assert_eq!(status, 422);
@@ -118,7 +155,11 @@ async fn errors_carry_the_sqlstate_and_bad_parameters_are_rejected() {
 async fn many_rows_stream_through() {
     let cluster = PgCluster::start().unwrap();
     let host = host(&cluster).await;
-    let (status, body) = pg(&host, json!({"sql": "select g::int8, repeat('x', 100) from generate_series(1, 20000) g"})).await;
+    let (status, body) = pg(
+        &host,
+        json!({"sql": "select g::int8, repeat('x', 100) from generate_series(1, 20000) g"}),
+    )
+    .await;
     assert_eq!(status, 200);
     let rows = body["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 20000);

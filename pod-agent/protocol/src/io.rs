@@ -3,7 +3,9 @@
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::{DecodeError, EncodeError, Frame, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decode, encode};
+use crate::{
+    DecodeError, EncodeError, Frame, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, decode, encode,
+};
 
 /// How much the reader asks the stream for at a time. The buffer grows by what actually
 /// arrives, so a peer cannot make us allocate a large frame by announcing it.
@@ -28,7 +30,10 @@ pub struct FrameReader<R> {
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R) -> Self {
-        FrameReader { inner, buf: BytesMut::new() }
+        FrameReader {
+            inner,
+            buf: BytesMut::new(),
+        }
     }
 
     /// The next frame; `Ok(None)` on a clean end of stream (between frames).
@@ -40,7 +45,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
             self.buf.reserve(READ_CHUNK);
             if self.inner.read_buf(&mut self.buf).await? == 0 {
-                return if self.buf.is_empty() { Ok(None) } else { Err(ReadError::UnexpectedEof) };
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ReadError::UnexpectedEof)
+                };
             }
         }
     }
@@ -58,7 +67,10 @@ pub struct FrameWriter<W> {
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub fn new(inner: W) -> Self {
-        FrameWriter { inner, buf: Vec::new() }
+        FrameWriter {
+            inner,
+            buf: Vec::new(),
+        }
     }
 
     /// Encodes `frame` into the buffer without writing it yet.
@@ -90,6 +102,11 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.inner
+    }
+
+    /// The stream, dropping anything fed but not flushed.
+    pub fn into_inner(self) -> W {
+        self.inner
     }
 }
 
@@ -127,7 +144,11 @@ where
         })
         .await?;
     match reader.read_frame().await? {
-        Some(Frame::Hello { max_version, software, .. }) => Ok((max_version, software)),
+        Some(Frame::Hello {
+            max_version,
+            software,
+            ..
+        }) => Ok((max_version, software)),
         Some(Frame::Error { message, .. }) => Err(HandshakeError::Refused(message)),
         Some(other) => Err(HandshakeError::Unexpected(Box::new(other))),
         None => Err(HandshakeError::Closed),

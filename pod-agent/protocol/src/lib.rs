@@ -4,7 +4,8 @@
 //!
 //! Modules:
 //! - [`frame`]: the [`Frame`] enum, its type codes and the value types it carries.
-//! - [`codec`]: [`encode`] and [`decode`], pure functions between frames and bytes.
+//! - [`encoder`] / [`decoder`]: [`encode`] and [`decode`], pure functions between frames and
+//!   bytes.
 //! - [`io`]: [`FrameReader`] / [`FrameWriter`] over tokio streams, and [`client_handshake`].
 //! - [`error`]: [`DecodeError`] and [`EncodeError`].
 //!
@@ -98,12 +99,14 @@
 //!
 //! Paths are relative, `/`-separated, UTF-8, and never contain `..`, `.` or empty components.
 
-pub mod codec;
+pub mod decoder;
+pub mod encoder;
 pub mod error;
 pub mod frame;
 pub mod io;
 
-pub use codec::{decode, decode_body, decode_slice, encode, encode_to_vec};
+pub use decoder::{decode, decode_body, decode_slice};
+pub use encoder::{encode, encode_to_vec};
 pub use error::{DecodeError, EncodeError};
 pub use frame::{ErrorCode, ExitStatus, Frame, ListEntry, Sha256};
 pub use io::{FrameReader, FrameWriter, HandshakeError, ReadError, client_handshake, negotiate};

@@ -45,7 +45,11 @@ fn every_proper_prefix_is_incomplete() {
     for frame in samples::frames() {
         let wire = encode_to_vec(&frame).unwrap();
         for cut in 0..wire.len() {
-            assert_eq!(decode_slice(&wire[..cut]), Ok(None), "{frame:?} cut at {cut}");
+            assert_eq!(
+                decode_slice(&wire[..cut]),
+                Ok(None),
+                "{frame:?} cut at {cut}"
+            );
         }
     }
 }
@@ -53,46 +57,95 @@ fn every_proper_prefix_is_incomplete() {
 #[test]
 fn oversized_length_is_refused_before_the_body_arrives() {
     let len = (MAX_FRAME_LEN + 1) as u32;
-    assert_eq!(decode_slice(&len.to_be_bytes()), Err(DecodeError::TooLarge(MAX_FRAME_LEN + 1)));
-    assert_eq!(decode_slice(&u32::MAX.to_be_bytes()), Err(DecodeError::TooLarge(u32::MAX as usize)));
+    assert_eq!(
+        decode_slice(&len.to_be_bytes()),
+        Err(DecodeError::TooLarge(MAX_FRAME_LEN + 1))
+    );
+    assert_eq!(
+        decode_slice(&u32::MAX.to_be_bytes()),
+        Err(DecodeError::TooLarge(u32::MAX as usize))
+    );
     assert_eq!(decode_slice(&[0, 0, 0, 0]), Err(DecodeError::Empty));
 }
 
 #[test]
 fn unknown_type_trailing_bytes_and_bad_fields_are_errors() {
-    assert_eq!(decode_slice(&[0, 0, 0, 1, 0xee]), Err(DecodeError::UnknownType(0xee)));
+    assert_eq!(
+        decode_slice(&[0, 0, 0, 1, 0xee]),
+        Err(DecodeError::UnknownType(0xee))
+    );
     // Ping with 9 bytes of fields instead of 8.
     let mut ping = vec![0, 0, 0, 10, 0x02];
     ping.extend([0; 9]);
-    assert_eq!(decode_slice(&ping), Err(DecodeError::TrailingBytes { kind: 0x02, extra: 1 }));
+    assert_eq!(
+        decode_slice(&ping),
+        Err(DecodeError::TrailingBytes {
+            kind: 0x02,
+            extra: 1
+        })
+    );
     // Ping with 7 bytes.
     let mut short = vec![0, 0, 0, 8, 0x02];
     short.extend([0; 7]);
-    assert!(matches!(decode_slice(&short), Err(DecodeError::Truncated { kind: 0x02, .. })));
+    assert!(matches!(
+        decode_slice(&short),
+        Err(DecodeError::Truncated { kind: 0x02, .. })
+    ));
     // Opened whose bool is 2.
-    let mut opened = encode_to_vec(&Frame::Opened { stream: 1, created: true, pid: 1, replay: 0 }).unwrap();
+    let mut opened = encode_to_vec(&Frame::Opened {
+        stream: 1,
+        created: true,
+        pid: 1,
+        replay: 0,
+    })
+    .unwrap();
     opened[9] = 2;
-    assert!(matches!(decode_slice(&opened), Err(DecodeError::InvalidValue { .. })));
+    assert!(matches!(
+        decode_slice(&opened),
+        Err(DecodeError::InvalidValue { .. })
+    ));
     // Detached whose reason is not UTF-8.
-    let mut det = encode_to_vec(&Frame::Detached { stream: 1, reason: "ab".into() }).unwrap();
+    let mut det = encode_to_vec(&Frame::Detached {
+        stream: 1,
+        reason: "ab".into(),
+    })
+    .unwrap();
     det[13] = 0xff;
-    assert!(matches!(decode_slice(&det), Err(DecodeError::InvalidUtf8 { .. })));
+    assert!(matches!(
+        decode_slice(&det),
+        Err(DecodeError::InvalidUtf8 { .. })
+    ));
     // Hello without the magic.
-    let mut hello =
-        encode_to_vec(&Frame::Hello { min_version: 1, max_version: 1, software: String::new() }).unwrap();
+    let mut hello = encode_to_vec(&Frame::Hello {
+        min_version: 1,
+        max_version: 1,
+        software: String::new(),
+    })
+    .unwrap();
     hello[5] = b'X';
     assert_eq!(decode_slice(&hello), Err(DecodeError::BadMagic));
     // A string length running past the end of the body.
-    let mut put = encode_to_vec(&Frame::Put { req: 1, path: "p".into(), data: Bytes::new() }).unwrap();
+    let mut put = encode_to_vec(&Frame::Put {
+        req: 1,
+        path: "p".into(),
+        data: Bytes::new(),
+    })
+    .unwrap();
     put[9..13].copy_from_slice(&1000u32.to_be_bytes());
-    assert!(matches!(decode_slice(&put), Err(DecodeError::Truncated { .. })));
+    assert!(matches!(
+        decode_slice(&put),
+        Err(DecodeError::Truncated { .. })
+    ));
 }
 
 #[test]
 fn listing_with_a_huge_count_does_not_allocate_it() {
     let mut wire = vec![0, 0, 0, 9, 0x26, 0, 0, 0, 1];
     wire.extend(u32::MAX.to_be_bytes());
-    assert!(matches!(decode_slice(&wire), Err(DecodeError::Truncated { .. })));
+    assert!(matches!(
+        decode_slice(&wire),
+        Err(DecodeError::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -127,7 +180,13 @@ async fn reader_and_writer_carry_frames_over_a_stream() {
 async fn reader_reports_a_frame_cut_by_end_of_stream() {
     let wire = encode_to_vec(&Frame::Ping { nonce: 5 }).unwrap();
     let mut r = FrameReader::new(&wire[..wire.len() - 1]);
-    assert!(matches!(r.read_frame().await, Err(ReadError::UnexpectedEof)));
+    assert!(matches!(
+        r.read_frame().await,
+        Err(ReadError::UnexpectedEof)
+    ));
     let mut r = FrameReader::new(&[0xff, 0xff, 0xff, 0xff][..]);
-    assert!(matches!(r.read_frame().await, Err(ReadError::Decode(DecodeError::TooLarge(_)))));
+    assert!(matches!(
+        r.read_frame().await,
+        Err(ReadError::Decode(DecodeError::TooLarge(_)))
+    ));
 }

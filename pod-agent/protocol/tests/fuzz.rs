@@ -55,7 +55,10 @@ fn random_bytes_never_panic() {
 #[test]
 fn mutated_valid_frames_never_panic() {
     let mut rng = Rng(0x0dd_ba11_cafe_f00d);
-    let seeds: Vec<Vec<u8>> = samples::frames().iter().map(|f| encode_to_vec(f).unwrap()).collect();
+    let seeds: Vec<Vec<u8>> = samples::frames()
+        .iter()
+        .map(|f| encode_to_vec(f).unwrap())
+        .collect();
     for _ in 0..30_000 {
         let mut input = seeds[rng.below(seeds.len())].clone();
         for _ in 0..=rng.below(4) {

@@ -28,7 +28,10 @@ pub fn wasm(name: &str) -> String {
 pub fn real_manifest() -> String {
     let text = std::fs::read_to_string(test_support::workspace_root().join("spin.toml")).unwrap();
     let release = target_dir().join("wasm32-wasip2").join("release");
-    text.replace("source = \"target/wasm32-wasip2/release/", &format!("source = \"{}/", release.display()))
+    text.replace(
+        "source = \"target/wasm32-wasip2/release/",
+        &format!("source = \"{}/", release.display()),
+    )
 }
 
 impl Host {
@@ -54,12 +57,30 @@ impl Host {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = ChildGuard::spawn(&mut cmd).expect("spawning api-host");
+        let mut child = ChildGuard::spawn(&mut cmd).expect("spawning api-host");
         let base = format!("http://127.0.0.1:{port}");
-        if let Err(e) = wait_for_http(&format!("{base}/__not_a_route"), Duration::from_secs(90)) {
-            panic!("api-host did not come up: {e:#}\n--- log ---\n{}", child.log());
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if wait_for_http(&format!("{base}/__not_a_route"), Duration::from_millis(500)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.child_mut().try_wait() {
+                panic!(
+                    "api-host exited with {status}\n--- log ---\n{}",
+                    child.log()
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "api-host did not come up\n{}",
+                child.log()
+            );
         }
-        Host { base, child, manifest: path }
+        Host {
+            base,
+            child,
+            manifest: path,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -74,5 +95,8 @@ impl Drop for Host {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }

@@ -1,0 +1,381 @@
+//! Connection pools, one per database address, shared by every store of the host.
+//!
+//! - [`PgPools::connect`] parses the address (URL or `key=value` form), checks every
+//!   host in it against the component's `allowed_outbound_hosts` ([`HostCheck`]), and
+//!   takes a connection from the address's pool. Neither connecting nor waiting for a
+//!   free connection can hang: both are bounded by the connect timeout, and TCP
+//!   keepalives notice a peer that vanished.
+//! - A [`PooledClient`] goes back to the pool only after its session has been reset
+//!   (open transaction rolled back, settings, temp tables, advisory locks and LISTENs
+//!   dropped), so one component's session state never leaks into another's request.
+//!   The reset runs in a background task when the guest lets go of the connection, so
+//!   it costs no request any latency; a connection that fails to reset is discarded.
+//!   Prepared statements survive the reset (they are the statement cache).
+//! - TLS is not supported: `sslmode=require` is refused with a clear error instead of
+//!   being silently downgraded; `prefer` (the default) connects without TLS, as libpq
+//!   does when TLS is unavailable.
+
+use super::wit::Error;
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
+};
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_postgres::config::{Config, Host, SslMode};
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+/// Decides whether the component may connect to `(scheme, host, port)`; called with
+/// scheme `"postgres"` for every host of an address before connecting.
+pub type HostCheck = Arc<dyn Fn(&str, &str, u16) -> bool + Send + Sync>;
+
+/// Pools kept at most; beyond that, the least recently used one is closed.
+const MAX_POOLS: usize = 32;
+/// How long a returned connection may take to reset before it is discarded instead.
+const RESET_TIMEOUT: Duration = Duration::from_secs(5);
+/// What `DISCARD ALL` does except dropping prepared statements (the statement cache):
+/// run on a connection before it goes back to its pool.
+const RESET_SQL: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+     SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
+/// Run first, in the same message as [`RESET_SQL`]: true unless the guest left a
+/// transaction open (its start, `now()`, then precedes this statement's). A failed
+/// transaction makes it fail instead. Either way the reset is redone after a
+/// `ROLLBACK`, which is sent only then, since outside a transaction it logs a warning.
+const OUTSIDE_TRANSACTION_SQL: &str = "SELECT now() = statement_timestamp()";
+const DEFAULT_PORT: u16 = 5432;
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// One `deadpool_postgres::Pool` per connection address string, shared by all stores.
+pub struct PgPools {
+    pools: Mutex<HashMap<String, CachedPool>>,
+    max_size: usize,
+    connect_timeout: Duration,
+}
+
+struct CachedPool {
+    pool: Pool,
+    /// For evicting the least recently used pool when there are too many addresses.
+    last_used: Instant,
+}
+
+impl PgPools {
+    /// Pools of at most `max_connections_per_address` connections each; opening a
+    /// connection (TCP and start-up) and waiting for a free one are each bounded by
+    /// `connect_timeout` (an address's own `connect_timeout` may only shorten it).
+    pub fn new(max_connections_per_address: usize, connect_timeout: Duration) -> PgPools {
+        PgPools {
+            pools: Mutex::new(HashMap::new()),
+            max_size: max_connections_per_address.max(1),
+            connect_timeout,
+        }
+    }
+
+    /// Checks `address` against `allowed` and takes a connection from its pool.
+    pub(crate) async fn connect(
+        &self,
+        address: &str,
+        allowed: &HostCheck,
+    ) -> Result<PooledClient, Error> {
+        let config = parse_address(address)?;
+        let targets = targets(&config)?;
+        if let Some((host, port)) = targets
+            .iter()
+            .find(|(host, port)| !allowed("postgres", host, *port))
+        {
+            return Err(Error::ConnectionFailed(format!(
+                "address postgres://{} is not permitted by allowed_outbound_hosts",
+                display_target(host, *port)
+            )));
+        }
+        let pool = self.pool_for(address, config)?;
+        let object = pool.get().await.map_err(|e| self.pool_error(e, &targets))?;
+        Ok(PooledClient {
+            object: Some(object),
+        })
+    }
+
+    fn pool_for(&self, address: &str, mut config: Config) -> Result<Pool, Error> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cached) = pools.get_mut(address) {
+            cached.last_used = Instant::now();
+            return Ok(cached.pool.clone());
+        }
+        let timeout = match config.get_connect_timeout() {
+            Some(t) if *t < self.connect_timeout => *t,
+            _ => self.connect_timeout,
+        };
+        config
+            .connect_timeout(timeout)
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
+        if config.get_application_name().is_none() {
+            config.application_name("api-host");
+        }
+        // `Fast`: the reset happens when a connection is returned (see `PooledClient`),
+        // so taking one out costs no round trip.
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(self.max_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .build()
+            .map_err(|e| Error::Other(format!("cannot create a connection pool: {e}")))?;
+        if pools.len() >= MAX_POOLS
+            && let Some(oldest) = pools
+                .iter()
+                .min_by_key(|(_, p)| p.last_used)
+                .map(|(k, _)| k.clone())
+            && let Some(evicted) = pools.remove(&oldest)
+        {
+            evicted.pool.close();
+        }
+        pools.insert(
+            address.to_owned(),
+            CachedPool {
+                pool: pool.clone(),
+                last_used: Instant::now(),
+            },
+        );
+        Ok(pool)
+    }
+
+    fn pool_error(&self, e: PoolError, targets: &[(String, u16)]) -> Error {
+        let to = targets
+            .iter()
+            .map(|(h, p)| display_target(h, *p))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = match e {
+            PoolError::Timeout(TimeoutType::Wait) => format!(
+                "timed out waiting for a free connection to {to}: all {} pooled connections are in use",
+                self.max_size
+            ),
+            PoolError::Timeout(TimeoutType::Create) => format!("timed out connecting to {to}"),
+            PoolError::Timeout(TimeoutType::Recycle) => {
+                format!("timed out checking a pooled connection to {to}")
+            }
+            PoolError::Backend(e) => format!("cannot connect to {to}: {e}"),
+            e => format!("cannot connect to {to}: {e}"),
+        };
+        tracing::debug!(%message, "postgres connection failed");
+        Error::ConnectionFailed(message)
+    }
+}
+
+/// Parses a connection address (`postgres://user@host:port/db` or `host=... user=...`)
+/// and refuses what this host cannot honour.
+fn parse_address(address: &str) -> Result<Config, Error> {
+    // The parser's messages never quote the address, so a password cannot leak here.
+    let config: Config = address
+        .parse()
+        .map_err(|e| Error::ConnectionFailed(format!("invalid PostgreSQL address: {e}")))?;
+    if config.get_ssl_mode() == SslMode::Require {
+        return Err(Error::ConnectionFailed(
+            "sslmode=require is not supported: this host has no TLS support for PostgreSQL \
+             (use sslmode=disable or prefer)"
+                .into(),
+        ));
+    }
+    Ok(config)
+}
+
+/// Every `(host, port)` the connection may go to: host names and `hostaddr` addresses,
+/// each with the port at its index, or the only port, or 5432.
+fn targets(config: &Config) -> Result<Vec<(String, u16)>, Error> {
+    let ports = config.get_ports();
+    let port_at = |i: usize| match ports {
+        [] => DEFAULT_PORT,
+        [only] => *only,
+        many => many.get(i).copied().unwrap_or(DEFAULT_PORT),
+    };
+    let mut targets = Vec::new();
+    for (i, host) in config.get_hosts().iter().enumerate() {
+        match host {
+            Host::Tcp(name) => targets.push((name.clone(), port_at(i))),
+            #[cfg(unix)]
+            Host::Unix(_) => {
+                return Err(Error::ConnectionFailed(
+                    "Unix-domain socket addresses are not supported; give a TCP host".into(),
+                ));
+            }
+        }
+    }
+    for (i, addr) in config.get_hostaddrs().iter().enumerate() {
+        targets.push((addr.to_string(), port_at(i)));
+    }
+    if targets.is_empty() {
+        return Err(Error::ConnectionFailed(
+            "the PostgreSQL address names no host".into(),
+        ));
+    }
+    Ok(targets)
+}
+
+fn display_target(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// A connection checked out of a pool; resets its session and goes back to the pool
+/// when dropped (see the module docs).
+pub struct PooledClient {
+    /// `None` only while being dropped.
+    object: Option<Object>,
+}
+
+impl Deref for PooledClient {
+    type Target = deadpool_postgres::ClientWrapper;
+
+    fn deref(&self) -> &Self::Target {
+        self.object
+            .as_ref()
+            .expect("a PooledClient holds its connection until dropped")
+    }
+}
+
+impl Drop for PooledClient {
+    fn drop(&mut self) {
+        let Some(object) = self.object.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(reset_and_return(object));
+            }
+            // No runtime to reset it on: close it rather than pool it dirty.
+            Err(_) => drop(Object::take(object)),
+        }
+    }
+}
+
+async fn reset_and_return(object: Object) {
+    // Dropping an `Object` returns it to its pool; until the reset succeeded this guard
+    // detaches it instead (also if this task is cancelled), which closes the connection.
+    struct DetachUnlessReset(Option<Object>);
+    impl Drop for DetachUnlessReset {
+        fn drop(&mut self) {
+            if let Some(object) = self.0.take() {
+                drop(Object::take(object));
+            }
+        }
+    }
+    let mut guard = DetachUnlessReset(Some(object));
+    let Some(client) = guard.0.as_ref() else {
+        return;
+    };
+    match tokio::time::timeout(RESET_TIMEOUT, reset(client)).await {
+        Ok(Ok(())) => drop(guard.0.take()),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "discarding a PostgreSQL connection that failed to reset")
+        }
+        Err(_) => tracing::debug!("discarding a PostgreSQL connection that timed out resetting"),
+    }
+}
+
+/// Resets the session in one round trip, or two when the guest left a transaction open.
+async fn reset(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
+    let first = client
+        .simple_query(&format!("{OUTSIDE_TRANSACTION_SQL}; {RESET_SQL}"))
+        .await;
+    let outside_transaction = first.is_ok_and(|messages| {
+        messages
+            .iter()
+            .any(|m| matches!(m, SimpleQueryMessage::Row(row) if row.get(0) == Some("t")))
+    });
+    if !outside_transaction {
+        client
+            .simple_query(&format!("ROLLBACK; {RESET_SQL}"))
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_text(e: Error) -> String {
+        match e {
+            Error::ConnectionFailed(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn targets_of_url_and_key_value_addresses() {
+        let c = parse_address("postgres://u:secret@db.example:6543/app").unwrap();
+        assert_eq!(targets(&c).unwrap(), [("db.example".to_string(), 6543)]);
+        let c = parse_address("host=a,b port=1,2 user=u").unwrap();
+        assert_eq!(
+            targets(&c).unwrap(),
+            [("a".to_string(), 1), ("b".to_string(), 2)]
+        );
+        let c = parse_address("host=db hostaddr=10.0.0.7 dbname=x").unwrap();
+        assert_eq!(
+            targets(&c).unwrap(),
+            [("db".to_string(), 5432), ("10.0.0.7".to_string(), 5432)]
+        );
+        let c = parse_address("postgresql://[::1]/x").unwrap();
+        assert_eq!(targets(&c).unwrap(), [("::1".to_string(), 5432)]);
+    }
+
+    #[test]
+    fn refuses_tls_required_unix_sockets_and_garbage() {
+        assert!(
+            error_text(parse_address("postgres://h/db?sslmode=require").unwrap_err())
+                .contains("sslmode=require")
+        );
+        let e = parse_address("postgres://u:hunter2@h:notaport/db").unwrap_err();
+        assert!(!error_text(e).contains("hunter2"));
+        let c = parse_address("host=/var/run/postgresql dbname=x").unwrap();
+        assert!(error_text(targets(&c).unwrap_err()).contains("Unix-domain"));
+        assert!(parse_address("postgres://h/db?sslmode=disable").is_ok());
+    }
+
+    #[tokio::test]
+    async fn refuses_hosts_not_allowed() {
+        let pools = PgPools::new(2, Duration::from_millis(200));
+        let allowed: HostCheck =
+            Arc::new(|scheme, host, port| scheme == "postgres" && host == "ok" && port == 5432);
+        let Err(e) = pools.connect("host=ok,evil user=u", &allowed).await else {
+            panic!("connected")
+        };
+        assert_eq!(
+            error_text(e),
+            "address postgres://evil:5432 is not permitted by allowed_outbound_hosts"
+        );
+        assert!(
+            pools.pools.lock().unwrap().is_empty(),
+            "no pool for a refused address"
+        );
+    }
+
+    #[tokio::test]
+    async fn connecting_to_nothing_fails_fast() {
+        // Nothing listens on port 1 of localhost: refused (or timed out) quickly.
+        let pools = PgPools::new(2, Duration::from_millis(500));
+        let allowed: HostCheck = Arc::new(|_, _, _| true);
+        let started = Instant::now();
+        let Err(e) = pools.connect("postgres://u@127.0.0.1:1/db", &allowed).await else {
+            panic!("connected")
+        };
+        assert!(error_text(e).contains("127.0.0.1:1"));
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}

@@ -1,0 +1,271 @@
+# shellcheck shell=bash
+# Shared by scripts/up and scripts/test. Source it; do not run it.
+#
+# Provides: log/warn/die, REPO_ROOT, ensure_tools (Rust target and components, PostgreSQL),
+# build_all (Spin components + native binaries), target_dir, and a private PostgreSQL cluster
+# under .local/pg (start_local_pg / stop_local_pg).
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_ROOT
+readonly WASM_TARGET=wasm32-wasip2
+# The Spin components: built for wasm32-wasip2 only, excluded from native builds and tests.
+readonly COMPONENTS=(health fixture)
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+is_root() { [[ "$(id -u)" -eq 0 ]]; }
+
+# --- tools --------------------------------------------------------------------------------
+
+# Prints the directory holding initdb/pg_ctl/postgres/psql; fails if there is none.
+# Same search as test-support: $PG_BINDIR, initdb on PATH, the highest /usr/lib/postgresql/*/bin.
+pg_bin_dir() {
+    if [[ -n "${PG_BINDIR:-}" ]]; then
+        [[ -x "$PG_BINDIR/initdb" ]] || return 1
+        printf '%s\n' "$PG_BINDIR"
+        return 0
+    fi
+    local initdb
+    if initdb="$(command -v initdb)"; then
+        dirname "$(readlink -f "$initdb")"
+        return 0
+    fi
+    local dir
+    dir="$(find /usr/lib/postgresql -mindepth 3 -maxdepth 3 -path '*/bin/initdb' 2>/dev/null |
+        sort -V | tail -n 1)"
+    [[ -n "$dir" ]] || return 1
+    dirname "$dir"
+}
+
+ensure_postgres() {
+    if pg_bin_dir >/dev/null; then
+        return 0
+    fi
+    if ! is_root; then
+        die "PostgreSQL server binaries (initdb, pg_ctl) not found. Install PostgreSQL 15 or later \
+(Debian: sudo apt-get install postgresql), or set PG_BINDIR to the directory holding initdb."
+    fi
+    log "installing PostgreSQL (apt-get install postgresql)"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+    pg_bin_dir >/dev/null || die "PostgreSQL was installed, but initdb is still not found"
+}
+
+ensure_rust() {
+    if ! command -v cargo >/dev/null && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+        PATH="$HOME/.cargo/bin:$PATH"
+        export PATH
+    fi
+    command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs)"
+    if ! command -v rustup >/dev/null; then
+        warn "rustup not found: assuming the $WASM_TARGET target, rustfmt and clippy are installed"
+        return 0
+    fi
+    # Inside the repository rust-toolchain.toml selects the toolchain; the first cargo call
+    # installs it if it is missing.
+    (
+        cd "$REPO_ROOT" || exit 1
+        cargo --version >/dev/null
+        if ! rustup target list --installed | grep -qx "$WASM_TARGET"; then
+            log "adding the $WASM_TARGET target"
+            rustup target add "$WASM_TARGET"
+        fi
+        local installed
+        installed="$(rustup component list --installed)"
+        local component
+        for component in rustfmt clippy; do
+            if ! grep -q "^$component" <<<"$installed"; then
+                log "adding the $component component"
+                rustup component add "$component"
+            fi
+        done
+    )
+}
+
+ensure_tools() {
+    ensure_rust
+    ensure_postgres
+}
+
+# --- building -----------------------------------------------------------------------------
+
+# Cargo's target directory, whatever CARGO_TARGET_DIR or cargo config says.
+target_dir() {
+    (cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps) |
+        grep -o '"target_directory":"[^"]*"' | head -n 1 | cut -d '"' -f 4
+}
+
+build_components() {
+    local args=()
+    local component
+    for component in "${COMPONENTS[@]}"; do
+        args+=(-p "$component")
+    done
+    log "building the Spin components (${COMPONENTS[*]}) for $WASM_TARGET"
+    (cd "$REPO_ROOT" && cargo build --target "$WASM_TARGET" --release "${args[@]}")
+    expose_components
+}
+
+# spin.toml names the components by their path under ./target. When CARGO_TARGET_DIR puts the
+# build elsewhere, link the built files there so api-host, its tests and `spin up` find them.
+expose_components() {
+    local built expected
+    built="$(target_dir)/$WASM_TARGET/release"
+    expected="$REPO_ROOT/target/$WASM_TARGET/release"
+    if [[ "$(readlink -f "$built")" == "$(readlink -m "$expected")" ]]; then
+        return 0
+    fi
+    mkdir -p "$expected"
+    local component
+    for component in "${COMPONENTS[@]}"; do
+        ln -sfn "$built/$component.wasm" "$expected/$component.wasm"
+    done
+}
+
+build_native() {
+    log "building the native binaries"
+    (cd "$REPO_ROOT" && cargo build --bins)
+}
+
+build_all() {
+    build_components
+    build_native
+}
+
+# --- the private PostgreSQL cluster ----------------------------------------------------------
+
+# The OS user that runs the PostgreSQL tools when we are root (initdb refuses root).
+pg_os_user() {
+    if id -u postgres >/dev/null 2>&1; then
+        echo postgres
+    else
+        echo nobody
+    fi
+}
+
+# Runs a command as that user when root, else as ourselves.
+as_pg_user() {
+    if ! is_root; then
+        "$@"
+    elif command -v runuser >/dev/null; then
+        runuser -u "$(pg_os_user)" -- "$@"
+    else
+        setpriv --reuid="$(pg_os_user)" --regid="$(id -g "$(pg_os_user)")" --init-groups -- "$@"
+    fi
+}
+
+# Where the private cluster lives: .local/pg in the repository (git-ignored); when we are root
+# and the postgres user cannot reach the repository (e.g. a clone under /root), a directory
+# under /var/tmp named after the repository path.
+local_pg_dir() {
+    local dir="$REPO_ROOT/.local/pg"
+    mkdir -p "$dir"
+    if is_root; then
+        chown "$(pg_os_user):" "$dir"
+        if ! (cd / && as_pg_user test -w "$dir" -a -x "$dir"); then
+            local key
+            key="$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c 1-12)"
+            dir="/var/tmp/code-exec-platform-pg-$key"
+            mkdir -p "$dir"
+            chown "$(pg_os_user):" "$dir"
+            warn "user $(pg_os_user) cannot reach $REPO_ROOT/.local/pg; using $dir instead"
+        fi
+    fi
+    printf '%s\n' "$dir"
+}
+
+# Sets DATABASE_URL. Uses DATABASE_URL when already set; otherwise initialises (once) and starts
+# (or reuses, when already running) the private cluster on 127.0.0.1:${PGPORT_LOCAL:-5433}.
+# LOCAL_PG_STARTED=1 tells stop_local_pg that this run started the server.
+LOCAL_PG_STARTED=0
+LOCAL_PG_DATA=
+start_local_pg() {
+    if [[ -n "${DATABASE_URL:-}" ]]; then
+        log "using the database in DATABASE_URL"
+        return 0
+    fi
+    local bin dir data sock logfile port
+    bin="$(pg_bin_dir)" || die "PostgreSQL server binaries not found (run ensure_tools first)"
+    dir="$(local_pg_dir)"
+    data="$dir/data"
+    sock="$dir/sock"
+    logfile="$dir/postgres.log"
+    port="${PGPORT_LOCAL:-5433}"
+    LOCAL_PG_DATA="$data"
+
+    mkdir -p "$sock"
+    if is_root; then
+        chown "$(pg_os_user):" "$sock"
+    fi
+    if [[ ! -f "$data/PG_VERSION" ]]; then
+        log "initialising a PostgreSQL cluster in $data"
+        (cd "$dir" && as_pg_user "$bin/initdb" -D "$data" -U postgres --auth=trust \
+            --encoding=UTF8 --locale=C >/dev/null)
+    fi
+
+    if (cd "$dir" && as_pg_user "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1); then
+        # Line 4 of postmaster.pid is the port the running server listens on.
+        port="$(sed -n 4p "$data/postmaster.pid")"
+        log "reusing the PostgreSQL already running from $data on port $port"
+    else
+        log "starting PostgreSQL on 127.0.0.1:$port (log: $logfile)"
+        if ! (cd "$dir" && as_pg_user "$bin/pg_ctl" -D "$data" -l "$logfile" -w -t 60 \
+            -o "-p $port -c listen_addresses=127.0.0.1 -k '$sock'" start >/dev/null); then
+            tail -n 20 "$logfile" >&2 || true
+            die "PostgreSQL did not start (is port $port taken? set PGPORT_LOCAL to another port)"
+        fi
+        LOCAL_PG_STARTED=1
+    fi
+    DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    export DATABASE_URL
+}
+
+# Stops the private cluster if start_local_pg started it.
+stop_local_pg() {
+    if [[ "$LOCAL_PG_STARTED" != 1 ]]; then
+        return 0
+    fi
+    local bin
+    bin="$(pg_bin_dir)" || return 0
+    log "stopping PostgreSQL"
+    (cd / && as_pg_user "$bin/pg_ctl" -D "$LOCAL_PG_DATA" -m fast -w -t 60 stop >/dev/null) ||
+        warn "could not stop PostgreSQL in $LOCAL_PG_DATA"
+    LOCAL_PG_STARTED=0
+}
+
+# --- HTTP probes --------------------------------------------------------------------------
+
+# Prints the status code of GET <url> (http://host:port/path); fails if nothing answers.
+# Plain bash (/dev/tcp), so no curl is needed.
+http_status() (
+    local url="$1" rest hostport path status_line
+    rest="${url#http://}"
+    hostport="${rest%%/*}"
+    if [[ "$rest" == */* ]]; then path="/${rest#*/}"; else path=/; fi
+    exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}" || exit 1
+    printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$hostport" >&3
+    IFS= read -r -t 5 status_line <&3 || exit 1
+    status_line="${status_line%$'\r'}"
+    [[ "$status_line" =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]] || exit 1
+    printf '%s\n' "${BASH_REMATCH[1]}"
+)
+
+# Waits until <url> answers (any status) or <seconds> pass; fails early if <pid> exits.
+wait_for_http() {
+    local url="$1" seconds="$2" pid="${3:-}"
+    local deadline=$((SECONDS + seconds))
+    until http_status "$url" >/dev/null 2>&1; do
+        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            return 1
+        fi
+        sleep 0.2
+    done
+}
