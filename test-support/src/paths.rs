@@ -11,13 +11,14 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The directory of the current test executable's profile, e.g. `<target>/debug` (or
-/// `<target>/<triple>/debug`). Cargo puts test executables in its `deps/` subdirectory and the
+/// `<target>/<triple>/debug`). Cargo puts test executables in its `deps/` subdirectory (and
+/// examples, such as the benchmarks, in `examples/`) and the
 /// workspace's binaries in the directory itself; this follows `CARGO_TARGET_DIR` by
 /// construction.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("path of the current test executable");
     let dir = exe.parent().expect("an executable lives in a directory");
-    if dir.file_name().is_some_and(|name| name == "deps") {
+    if dir.file_name().is_some_and(|name| name == "deps" || name == "examples") {
         dir.parent().unwrap_or(dir).to_path_buf()
     } else {
         dir.to_path_buf()

@@ -105,7 +105,7 @@ fn parse_entry(entry: &str) -> Result<Allowed> {
     let (host, port) = split_host_port(rest)?;
     let host = match host {
         "*" => HostPattern::Any,
-        h if h.starts_with("*.") => HostPattern::Subdomains(h[1..].to_ascii_lowercase()),
+        h if h.starts_with("*.") => HostPattern::Subdomains(h[2..].to_ascii_lowercase()),
         h if h.contains('*') => bail!("'*' may only stand for the whole host or a leading label"),
         h => HostPattern::Exact(h.to_ascii_lowercase()),
     };

@@ -2,7 +2,7 @@
 //! one connection pool per address.
 //!
 //! - `mod.rs` (here): the bindings, the per-store context and the host functions.
-//! - [`pool`]: pools, the `allowed_outbound_hosts` check, connection reset on return.
+//! - `pool`: pools, the `allowed_outbound_hosts` check, connection reset on return.
 //! - `statement`: prepare (cached), bind, execute, error mapping.
 //! - `rows`: the row stream of `query-async`.
 //! - `convert`: values between WIT and PostgreSQL's binary format.
@@ -31,7 +31,7 @@
 mod convert;
 #[cfg(test)]
 mod db_tests;
-pub mod pool;
+mod pool;
 mod rows;
 mod statement;
 

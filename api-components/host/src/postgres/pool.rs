@@ -8,8 +8,9 @@
 //! - A [`PooledClient`] goes back to the pool only after its session has been reset
 //!   (open transaction rolled back, settings, temp tables, advisory locks and LISTENs
 //!   dropped), so one component's session state never leaks into another's request.
-//!   The reset runs in a background task when the guest lets go of the connection, so
-//!   it costs no request any latency; a connection that fails to reset is discarded.
+//!   The reset (one round trip, two if a transaction was left open) runs in a
+//!   background task when the guest lets go of the connection, so it adds no latency
+//!   to a request; a connection that fails to reset is discarded.
 //!   Prepared statements survive the reset (they are the statement cache).
 //! - TLS is not supported: `sslmode=require` is refused with a clear error instead of
 //!   being silently downgraded; `prefer` (the default) connects without TLS, as libpq
