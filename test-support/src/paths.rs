@@ -18,7 +18,10 @@ pub fn workspace_root() -> PathBuf {
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("path of the current test executable");
     let dir = exe.parent().expect("an executable lives in a directory");
-    if dir.file_name().is_some_and(|name| name == "deps" || name == "examples") {
+    if dir
+        .file_name()
+        .is_some_and(|name| name == "deps" || name == "examples")
+    {
         dir.parent().unwrap_or(dir).to_path_buf()
     } else {
         dir.to_path_buf()
