@@ -43,6 +43,10 @@ async fn native_detailed(State(s): State<Arc<Native>>) -> Json<Value> {
     }))
 }
 
+async fn native_liveness() -> Json<Value> {
+    Json(json!({ "status": "healthy", "version": env!("CARGO_PKG_VERSION") }))
+}
+
 struct Figures {
     rps: f64,
     p50_ms: f64,
@@ -151,8 +155,8 @@ async fn main() -> anyhow::Result<()> {
             )
             .env("SPIN_VARIABLE_TERMINAL_BRIDGE_URL", &bridge),
     )?;
-    let host_url = format!("http://127.0.0.1:{host_port}/api/health/detailed");
-    wait_for_http(&host_url, Duration::from_secs(120))?;
+    let host_base = format!("http://127.0.0.1:{host_port}");
+    wait_for_http(&format!("{host_base}/api/health"), Duration::from_secs(120))?;
 
     // The native baseline, in this process.
     let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(
@@ -168,19 +172,27 @@ async fn main() -> anyhow::Result<()> {
     });
     let app = Router::new()
         .route("/api/health/detailed", get(native_detailed))
+        .route("/api/health", get(native_liveness))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let native_url = format!("http://{}/api/health/detailed", listener.local_addr()?);
+    let native_base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    println!("GET /api/health/detailed, {seconds} s per run, PostgreSQL and bridge on loopback");
-    println!(
-        "{:<28} {:>5} {:>10} {:>9} {:>9}",
-        "server", "conc", "req/s", "p50 ms", "p99 ms"
-    );
-    for concurrency in [1, 16] {
-        let native = load(&native_url, concurrency, Duration::from_secs(seconds)).await;
-        let wasm = load(&host_url, concurrency, Duration::from_secs(seconds)).await;
+    println!("{seconds} s per run, PostgreSQL and bridge on loopback");
+    let runs = [
+        ("/api/health", 1),
+        ("/api/health/detailed", 1),
+        ("/api/health/detailed", 16),
+    ];
+    for (path, concurrency) in runs {
+        println!("\nGET {path}");
+        println!(
+            "{:<28} {:>5} {:>10} {:>9} {:>9}",
+            "server", "conc", "req/s", "p50 ms", "p99 ms"
+        );
+        let duration = Duration::from_secs(seconds);
+        let native = load(&format!("{native_base}{path}"), concurrency, duration).await;
+        let wasm = load(&format!("{host_base}{path}"), concurrency, duration).await;
         for (name, f) in [
             ("native axum+tokio-postgres", &native),
             ("api-host + health.wasm", &wasm),
@@ -191,7 +203,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         println!(
-            "{:<28} {concurrency:>5} {:>9.2}x {:>8.2}x {:>8.2}x   (api-host / native; req/s ratio is native/api-host)",
+            "{:<28} {concurrency:>5} {:>9.2}x {:>8.2}x {:>8.2}x   (req/s: native/api-host; latency: api-host/native)",
             "ratio",
             native.rps / wasm.rps,
             wasm.p50_ms / native.p50_ms,

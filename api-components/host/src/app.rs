@@ -80,6 +80,7 @@ impl App {
             outbound_timeout: config.outbound_timeout,
         };
         let cache_dir = config.cache_dir();
+        let http_pool = crate::state::pooled_http(config.outbound_timeout);
 
         let mut index = BTreeMap::new();
         let mut components = Vec::new();
@@ -115,6 +116,7 @@ impl App {
                     AllowedHosts::parse(&allowed).with_context(|| format!("component {id:?}"))?,
                 ),
                 pg_pools: pg_pools.clone(),
+                http_pool: http_pool.clone(),
                 limits: limits.clone(),
             };
             index.insert(id.clone(), components.len());

@@ -40,6 +40,8 @@ pub struct ComponentInstances {
     pub variables: Arc<BTreeMap<String, String>>,
     pub allowed: Arc<AllowedHosts>,
     pub pg_pools: Arc<PgPools>,
+    /// Keep-alive HTTP connections, shared by every instance of the application.
+    pub http_pool: crate::state::PooledHttp,
     pub limits: InstanceLimits,
 }
 
@@ -56,6 +58,7 @@ impl ComponentInstances {
             outbound: OutboundHttp {
                 allowed: self.allowed.clone(),
                 default_timeout: self.limits.outbound_timeout,
+                pool: self.http_pool.clone(),
             },
             pg: PgCtx::new(self.pg_pools.clone(), (*self.allowed).clone().into_check()),
             vars: VarsCtx {

@@ -85,7 +85,7 @@ impl AllowedHosts {
     }
 
     /// The check as a shareable closure, for host interfaces that take one.
-    pub fn into_check(self) -> Arc<dyn Fn(&str, &str, u16) -> bool + Send + Sync> {
+    pub fn into_check(self) -> crate::postgres::HostCheck {
         Arc::new(move |scheme, host, port| self.allows(scheme, host, port))
     }
 }

@@ -29,6 +29,26 @@ pub struct OutboundHttp {
     pub allowed: Arc<AllowedHosts>,
     /// Used when the guest sets no timeout of its own, so a silent peer cannot pin a request.
     pub default_timeout: Duration,
+    /// Keep-alive connections for plain `http://`, shared by all instances of the app, so
+    /// a component calling a service per request does not pay a TCP handshake each time.
+    pub pool: PooledHttp,
+}
+
+/// The shared keep-alive client for plain HTTP (HTTPS goes through wasmtime-wasi-http's
+/// own connector, one connection per request).
+pub type PooledHttp = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    WasiBody,
+>;
+
+/// A keep-alive client whose connects give up after `connect_timeout`.
+pub fn pooled_http(connect_timeout: Duration) -> PooledHttp {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
 }
 
 impl WasiView for HostState {
@@ -89,6 +109,30 @@ impl WasiHttpHooks for OutboundHttp {
         if !self.allowed.allows(&scheme, &host, port) {
             tracing::warn!(%scheme, %host, port, "outbound request refused: not in allowed_outbound_hosts");
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        if scheme == "http" {
+            let client = self.pool.clone();
+            let first_byte = options
+                .and_then(|o| o.first_byte_timeout)
+                .unwrap_or(self.default_timeout);
+            return Box::new(async move {
+                use http_body_util::BodyExt;
+                use wasmtime_wasi_http::Error;
+                let response = tokio::time::timeout(first_byte, client.request(request))
+                    .await
+                    .map_err(|_| Error::HttpResponseTimeout)?
+                    .map_err(|e| {
+                        if e.is_connect() {
+                            Error::ConnectionRefused
+                        } else {
+                            Error::HttpProtocolError
+                        }
+                    })?;
+                Ok((
+                    response.map(|body| body.map_err(Error::from).boxed_unsync()),
+                    Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+                ))
+            });
         }
         let timeout = Some(self.default_timeout);
         let options = options.unwrap_or_default();

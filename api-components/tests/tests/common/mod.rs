@@ -1,0 +1,274 @@
+//! The stack every REST test runs against: a throwaway PostgreSQL cluster, migrated by the real
+//! `terminal-bridge migrate`, and the real `api-host` serving the repository's `spin.toml` (its
+//! `source` paths made absolute) with the real `.wasm` components of this build.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use test_support::{ChildGuard, PgCluster, free_port, target_dir, wait_for_http};
+
+/// PostgreSQL and api-host, both stopped when dropped.
+pub struct Stack {
+    /// `http://127.0.0.1:<port>` of api-host.
+    pub base: String,
+    /// URL of the migrated database the components use.
+    pub db_url: String,
+    // Field order is drop order: the host goes before the database it talks to.
+    host: ChildGuard,
+    manifest: PathBuf,
+    pg: PgCluster,
+}
+
+static NEXT_MANIFEST: AtomicU32 = AtomicU32::new(0);
+
+/// The real `spin.toml` with `source = "target/..."` pointing into this build's target
+/// directory, so the tests serve the deployed manifest wherever the build is.
+pub fn real_manifest() -> String {
+    let text = std::fs::read_to_string(test_support::workspace_root().join("spin.toml"))
+        .expect("reading spin.toml");
+    let release = target_dir().join("wasm32-wasip2").join("release");
+    for component in ["users", "health"] {
+        // Fails early, with build instructions, when a component has not been built.
+        test_support::wasm_component(component);
+    }
+    text.replace(
+        "source = \"target/wasm32-wasip2/release/",
+        &format!("source = \"{}/", release.display()),
+    )
+}
+
+impl Stack {
+    /// A stack with the default application variables.
+    pub async fn start() -> Stack {
+        Stack::with_variables(&[]).await
+    }
+
+    /// A stack whose api-host gets `SPIN_VARIABLE_<NAME>=<value>` for each pair (name in
+    /// lowercase, as in `spin.toml`).
+    pub async fn with_variables(variables: &[(&str, &str)]) -> Stack {
+        let pg = PgCluster::start().expect("starting PostgreSQL");
+        let db_url = pg.fresh_database().await.expect("creating a database");
+        let migrate = Command::new(test_support::binary("terminal-bridge"))
+            .arg("migrate")
+            .env("DATABASE_URL", &db_url)
+            .output()
+            .expect("running terminal-bridge migrate");
+        assert!(
+            migrate.status.success(),
+            "migrate failed: {}",
+            String::from_utf8_lossy(&migrate.stderr)
+        );
+
+        let dir = target_dir().join("test-manifests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let manifest = dir.join(format!(
+            "api-tests-{}-{}.toml",
+            std::process::id(),
+            NEXT_MANIFEST.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&manifest, real_manifest()).unwrap();
+
+        let port = free_port();
+        let mut cmd = Command::new(test_support::binary("api-host"));
+        cmd.arg("--manifest")
+            .arg(&manifest)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("API_HOST_CACHE_DIR", target_dir().join("api-host-cache"))
+            .env("RUST_LOG", "info")
+            .env("SPIN_VARIABLE_DATABASE_URL", &db_url)
+            .env(
+                "SPIN_VARIABLE_DATABASE_HOST",
+                format!("127.0.0.1:{}", pg.port()),
+            );
+        for (name, value) in variables {
+            cmd.env(
+                format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+                value,
+            );
+        }
+        let mut host = ChildGuard::spawn(&mut cmd).expect("spawning api-host");
+        let base = format!("http://127.0.0.1:{port}");
+        // Generous: the first start compiles the components (cached afterwards), and the
+        // machine may be busy.
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            if wait_for_http(&format!("{base}/__not_a_route"), Duration::from_millis(500)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = host.child_mut().try_wait() {
+                panic!("api-host exited with {status}\n--- log ---\n{}", host.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "api-host did not come up\n{}",
+                host.log()
+            );
+        }
+        Stack {
+            base,
+            db_url,
+            host,
+            manifest,
+            pg,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A direct connection to the database, as the terminal-bridge would have.
+    pub async fn db(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.db_url, tokio_postgres::NoTls)
+            .await
+            .expect("connecting to the test database");
+        tokio::spawn(connection);
+        client
+    }
+
+    /// Stops PostgreSQL (keeping its data), to see how the API answers without it.
+    pub fn stop_database(&self) {
+        self.pg.stop().expect("stopping PostgreSQL");
+    }
+
+    /// The api-host log so far, for assertion messages.
+    pub fn host_log(&self) -> String {
+        self.host.log()
+    }
+
+    /// `POST path` with a JSON body from `client`.
+    pub async fn post_json(&self, client: &reqwest::Client, path: &str, body: &Value) -> Reply {
+        Reply::of(client.post(self.url(path)).json(body).send().await.unwrap()).await
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Reply {
+        self.post_json(
+            &client(),
+            "/api/users/register",
+            &serde_json::json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login_from(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> Reply {
+        self.post_json(
+            client,
+            "/api/users/login",
+            &serde_json::json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        self.login_from(&client(), username, password).await
+    }
+
+    /// Registers `username` and logs in; returns the access token.
+    pub async fn user_with_token(&self, username: &str, password: &str) -> String {
+        let r = self.register(username, password).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = self.login(username, password).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET /api/users/me` with `Authorization: Bearer <token>`.
+    pub async fn me(&self, token: &str) -> Reply {
+        Reply::of(
+            client()
+                .get(self.url("/api/users/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.manifest);
+    }
+}
+
+/// An answer, read completely.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    /// The body as JSON; `Value::Null` when empty, a string when not JSON.
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn of(resp: reqwest::Response) -> Reply {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status and the one error shape with `code`.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(self.body["error"]["code"], code, "{self:?}");
+        assert!(
+            self.body["error"]["message"].is_string(),
+            "message missing: {self:?}"
+        );
+        assert_eq!(
+            self.body.as_object().map(|o| o.len()),
+            Some(1),
+            "only `error` at the top: {self:?}"
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{self:?}"
+        );
+    }
+}
+
+/// A client with a generous timeout (the machine may be loaded).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// A client whose connections come from `127.0.0.<n>`: the host sees another client address,
+/// which is how the tests tell the per-address limit from the per-username one.
+pub fn client_from(n: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .local_address(IpAddr::from([127, 0, 0, n]))
+        .build()
+        .unwrap()
+}
