@@ -10,6 +10,8 @@
 //! - [`password`]: argon2id hashing and verification (PHC strings), with the chosen parameters
 //!   and why.
 //! - [`validate`]: usernames, e-mail addresses, passwords and workspace paths.
+//! - `component` (feature `component`): database, authentication, body and reply helpers
+//!   shared by the Spin components.
 //! - [`models`]: request and response bodies, with OpenAPI schemas (`utoipa::ToSchema`).
 //!
 //! # How a token is verified, on either side
@@ -46,6 +48,8 @@
 //! A long-lived connection (a WebSocket) is checked when it opens; it should be closed at
 //! `expires_at`, and may re-run the statement now and then to notice a revocation.
 
+#[cfg(feature = "component")]
+pub mod component;
 pub mod error;
 pub mod models;
 pub mod password;

@@ -91,6 +91,135 @@ pub struct LoginResponse {
     pub user: User,
 }
 
+/// What the caller may do with a session: `owner` (everything), `editor` (write files, type
+/// in terminals, shut the sandbox down) or `viewer` (read files, watch terminals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionRole {
+    Owner,
+    Editor,
+    Viewer,
+}
+
+/// A role that can be given to a member (the owner is never a member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberRole {
+    Editor,
+    Viewer,
+}
+
+impl MemberRole {
+    /// The value stored in `session_members.role`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Editor => "editor",
+            MemberRole::Viewer => "viewer",
+        }
+    }
+}
+
+/// A session (workspace) as the caller sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+pub struct Session {
+    /// The session id (UUID), used in URLs and the WebSocket handshake.
+    #[schema(example = "0b7c7c1e-58a4-4a9c-9d0e-2f4f4c0e8a11")]
+    pub id: String,
+    #[schema(example = "Untitled session")]
+    pub name: String,
+    /// Main language hint (e.g. `python`), if any.
+    pub language: Option<String>,
+    pub owner_id: i64,
+    pub owner_username: String,
+    /// The caller's role in this session.
+    pub role: SessionRole,
+    /// What the users asked for: `running` or `stopped`.
+    #[schema(example = "running")]
+    pub desired_state: String,
+    /// What the terminal-bridge last saw: `stopped`, `starting`, `running`, `stopping`, `failed`.
+    #[schema(example = "stopped")]
+    pub observed_state: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `POST /api/sessions/`: both fields optional.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+pub struct CreateSessionRequest {
+    /// 1 to 200 characters; default `Untitled session`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Up to 32 characters of `[A-Za-z0-9_+#.-]`; `""` or absent means none.
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+/// `201` of `POST /api/sessions/`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct CreateSessionResponse {
+    /// The new session's id (also `session.id`), as the original service returned it.
+    pub session_id: String,
+    pub session: Session,
+}
+
+/// `PATCH /api/sessions/{uuid}`: the fields to change (at least one).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+pub struct UpdateSessionRequest {
+    /// New name, 1 to 200 characters.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New language hint; `""` clears it.
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+/// `GET /api/sessions/`: one page, newest first.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct SessionPage {
+    pub sessions: Vec<Session>,
+    /// The page size used.
+    pub limit: i64,
+    /// The offset used.
+    pub offset: i64,
+    /// The `offset` of the next page; null on the last page.
+    pub next_offset: Option<i64>,
+}
+
+/// A user a session is shared with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+pub struct Member {
+    pub user_id: i64,
+    pub username: String,
+    pub role: MemberRole,
+    /// When the session was shared with this user.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/sessions/{uuid}/members`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct MemberList {
+    pub session_id: String,
+    pub owner_id: i64,
+    pub owner_username: String,
+    /// Everyone but the owner, in the order they were added.
+    pub members: Vec<Member>,
+}
+
+/// `PUT /api/sessions/{uuid}/members/{username}`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct PutMemberRequest {
+    pub role: MemberRole,
+}
+
+/// `202` of the shutdown endpoints.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ShutdownResponse {
+    pub session_id: String,
+    /// Always `stopped`: the sandbox stops once the terminal-bridge has reconciled.
+    #[schema(example = "stopped")]
+    pub desired_state: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

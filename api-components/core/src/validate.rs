@@ -9,6 +9,11 @@
 //! - [`password`]: [`PASSWORD_MIN_BYTES`] to [`PASSWORD_MAX_BYTES`] bytes of UTF-8.
 //! - [`workspace_path`]: a path inside a workspace (`workspace_items_path_shape`, plus length and
 //!   character limits); yields the normalized path and its parent.
+//! - [`session_id`]: a session UUID from a URL, normalized to lowercase hyphenated form.
+//! - [`session_name`]: 1 to [`SESSION_NAME_MAX_CHARS`] characters, no control characters
+//!   (`code_sessions_name_length`).
+//! - [`language`]: an optional language hint, 1 to [`LANGUAGE_MAX_CHARS`] characters of
+//!   `[A-Za-z0-9_+#.-]`; `""` means none.
 
 use crate::error::ApiError;
 
@@ -154,8 +159,103 @@ pub fn workspace_path(raw: &str) -> Result<WorkspacePath, ApiError> {
     })
 }
 
+/// Most characters in a session name (`code_sessions_name_length`).
+pub const SESSION_NAME_MAX_CHARS: usize = 200;
+/// Most characters in a session's language hint.
+pub const LANGUAGE_MAX_CHARS: usize = 32;
+
+/// Checks that `raw` is a UUID in hyphenated form (any letter case) and returns it in
+/// lowercase, ready for a `$n::uuid` parameter.
+///
+/// # Errors
+/// 400 `invalid_uuid`.
+pub fn session_id(raw: &str) -> Result<String, ApiError> {
+    let bytes = raw.as_bytes();
+    let shaped = bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    if !shaped {
+        let shown: String = raw.chars().take(64).collect();
+        return Err(ApiError::InvalidUuid(format!(
+            "{shown:?} is not a session id (a UUID such as 0b7c7c1e-58a4-4a9c-9d0e-2f4f4c0e8a11)"
+        )));
+    }
+    Ok(raw.to_ascii_lowercase())
+}
+
+/// Checks a session name; returns it with surrounding blanks trimmed.
+///
+/// # Errors
+/// 400 `bad_request` when it is empty, too long or holds control characters.
+pub fn session_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if !(1..=SESSION_NAME_MAX_CHARS).contains(&chars) {
+        return Err(ApiError::BadRequest(format!(
+            "name must be 1 to {SESSION_NAME_MAX_CHARS} characters long"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "name must not contain control characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks an optional language hint; `None` and `""` mean none.
+///
+/// # Errors
+/// 400 `bad_request` when it is too long or holds other characters.
+pub fn language(language: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(language) = language.map(str::trim).filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "_+#.-".contains(c);
+    if language.chars().count() > LANGUAGE_MAX_CHARS || !language.chars().all(ok_char) {
+        return Err(ApiError::BadRequest(format!(
+            "language must be at most {LANGUAGE_MAX_CHARS} characters of [A-Za-z0-9_+#.-]"
+        )));
+    }
+    Ok(Some(language.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn session_ids_are_uuids_in_lowercase() {
+        assert_eq!(
+            session_id("0B7C7C1E-58A4-4A9C-9D0E-2F4F4C0E8A11").unwrap(),
+            "0b7c7c1e-58a4-4a9c-9d0e-2f4f4c0e8a11"
+        );
+        for bad in [
+            "",
+            "not-a-uuid",
+            "0b7c7c1e58a44a9c9d0e2f4f4c0e8a11",
+            "0b7c7c1e-58a4-4a9c-9d0e-2f4f4c0e8a1g",
+            "0b7c7c1e-58a4-4a9c-9d0e-2f4f4c0e8a111",
+            "0b7c7c1é-58a4-4a9c-9d0e-2f4f4c0e8a1",
+        ] {
+            assert_eq!(session_id(bad).unwrap_err().code(), "invalid_uuid", "{bad}");
+        }
+    }
+
+    #[test]
+    fn session_names_and_languages() {
+        assert_eq!(session_name("  my work ").unwrap(), "my work");
+        assert!(session_name("   ").is_err());
+        assert!(session_name("a\nb").is_err());
+        assert!(session_name(&"x".repeat(201)).is_err());
+        assert!(session_name(&"é".repeat(200)).is_ok());
+        assert_eq!(language(None).unwrap(), None);
+        assert_eq!(language(Some("")).unwrap(), None);
+        assert_eq!(language(Some("c++")).unwrap().as_deref(), Some("c++"));
+        assert!(language(Some("py thon")).is_err());
+        assert!(language(Some(&"p".repeat(33))).is_err());
+    }
+
     use super::*;
 
     #[test]

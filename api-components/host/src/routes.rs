@@ -183,6 +183,35 @@ mod tests {
         assert_eq!(hit(&r, "/elsewhere").unwrap(), "/...");
     }
 
+    /// spin.toml serves `/api/workspace/:id/shutdown` (sessions) beside a wildcard for the rest
+    /// of `/api/workspace/` (workspace files, later): the exact route must take only its path.
+    #[test]
+    fn shutdown_route_does_not_steal_the_workspace_wildcard() {
+        let r = router(&[
+            "/api/workspace/...",
+            "/api/workspace/:id/shutdown",
+            "/workspace/:id/shutdown",
+            "/api/sessions/...",
+        ]);
+        let shutdown = "/api/workspace/:id/shutdown";
+        assert_eq!(hit(&r, "/api/workspace/abc/shutdown").unwrap(), shutdown);
+        assert_eq!(hit(&r, "/api/workspace/abc/shutdown/").unwrap(), shutdown);
+        for other in [
+            "/api/workspace/abc/files",
+            "/api/workspace/abc/file/shutdown",
+            "/api/workspace/abc/shutdown/more",
+            "/api/workspace/shutdown",
+        ] {
+            assert_eq!(hit(&r, other).unwrap(), "/api/workspace/...", "{other}");
+        }
+        assert_eq!(
+            hit(&r, "/workspace/abc/shutdown").unwrap(),
+            "/workspace/:id/shutdown"
+        );
+        assert!(hit(&r, "/workspace/abc/files").is_none());
+        assert_eq!(hit(&r, "/api/sessions").unwrap(), "/api/sessions/...");
+    }
+
     #[test]
     fn exact_route_matches_only_itself() {
         let r = router(&["/a/b"]);

@@ -10,24 +10,22 @@
 //! Other paths under `/api/users/` answer 404, other methods 405 with `Allow`; every error has
 //! the shape `{"error": {"code", "message"}}` ([`platform_core::ApiError`]).
 //!
-//! Beside the handlers: `body.rs` reads JSON bodies, `reply.rs` builds answers, `auth.rs`
-//! checks bearer tokens, `throttle.rs` limits failed logins, `client.rs` says who is calling,
-//! `account.rs` maps user rows, `config.rs` reads the Spin variables, `db.rs` wraps
-//! `spin:postgres`. Rules, tokens, hashing and models live in `platform-core`, unit-tested
-//! natively.
+//! Beside the handlers: `throttle.rs` limits failed logins, `client.rs` says who is calling,
+//! `account.rs` maps user rows, `config.rs` reads the Spin variables. Reading bodies,
+//! replies, bearer authentication and `spin:postgres` come from `platform_core::component`.
+//! Rules, tokens, hashing and models live in `platform-core`, unit-tested natively.
 
 mod account;
-mod auth;
-mod body;
 mod client;
 mod config;
-mod db;
 mod login;
 mod logout;
 mod me;
 mod register;
-mod reply;
 mod throttle;
+
+// Shared with the other components; `crate::db` etc. keep naming them.
+pub(crate) use platform_core::component::{auth, body, db, reply};
 
 use platform_core::ApiError;
 use reply::Reply;
@@ -67,7 +65,7 @@ impl Route {
 async fn handle(req: Request) -> Reply {
     match dispatch(req).await {
         Ok(reply) => reply,
-        Err(e) => reply::error(&e),
+        Err(e) => reply::error_of("users", &e),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The database connection and the mapping of its errors and values to API terms.
 
-use platform_core::ApiError;
+use crate::ApiError;
 use spin_sdk::pg::{Connection, Decode, Error, PgError, QueryError, Row};
 
 /// The 409 message of a unique violation where the caller did not name one.

@@ -1,9 +1,9 @@
 //! Reading a JSON request body: content type, a size limit, and parse errors that become 400s
 //! with the usual error shape (never a 500).
 
+use crate::ApiError;
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use platform_core::ApiError;
 use serde::de::DeserializeOwned;
 use spin_sdk::wasip3::http_compat::IncomingRequestBody;
 

@@ -1,10 +1,10 @@
 //! Authentication of a request by its bearer token, with the shared
-//! [`platform_core::token::VERIFY_TOKEN_SQL`] (the terminal-bridge runs the same statement).
+//! [`crate::token::VERIFY_TOKEN_SQL`] (the terminal-bridge runs the same statement).
 
-use crate::db;
+use super::db;
+use crate::ApiError;
+use crate::token::{VERIFY_TOKEN_SQL, bearer_token, invalid_token, token_sha256};
 use http::HeaderMap;
-use platform_core::ApiError;
-use platform_core::token::{VERIFY_TOKEN_SQL, bearer_token, invalid_token, token_sha256};
 use spin_sdk::pg::{Connection, ParameterValue};
 
 /// The user a valid token belongs to.

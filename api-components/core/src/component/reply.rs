@@ -1,8 +1,8 @@
 //! Building answers: JSON bodies, `204`, and the one place where an [`ApiError`] becomes a
 //! response (status, its headers, the `{"error": ...}` body; 5xx details go to the log only).
 
+use crate::ApiError;
 use bytes::Bytes;
-use platform_core::ApiError;
 use serde::Serialize;
 use spin_sdk::http::FullBody;
 
@@ -25,7 +25,7 @@ fn build(status: u16, headers: &[(&'static str, String)], body: Option<Vec<u8>>)
     let body = FullBody::new(Bytes::from(body.unwrap_or_default()));
     builder.body(body).unwrap_or_else(|e| {
         // Only reachable through an invalid header value, which none of ours is.
-        eprintln!("users: building a {status} answer failed: {e}");
+        eprintln!("api: building a {status} answer failed: {e}");
         let mut fallback = http::Response::new(FullBody::new(Bytes::new()));
         *fallback.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
         fallback
@@ -46,10 +46,16 @@ pub fn no_content() -> Reply {
 }
 
 /// The answer for `err`. Server errors are logged (stderr, which Spin hosts collect) with
-/// their details; the client only sees the fixed public message.
+/// their details, prefixed `api:`; the client only sees the fixed public message.
 pub fn error(err: &ApiError) -> Reply {
+    error_of("api", err)
+}
+
+/// As [`error`], with the log line prefixed by the component's name (`users: ...`), so the
+/// host's log says which component failed.
+pub fn error_of(component: &str, err: &ApiError) -> Reply {
     if err.is_server_error() {
-        eprintln!("users: {err}");
+        eprintln!("{component}: {err}");
     }
     build(err.status(), &err.headers(), Some(err.body_json()))
 }

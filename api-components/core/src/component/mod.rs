@@ -1,0 +1,14 @@
+//! Helpers every Spin component of the API uses (feature `component`, which pulls in
+//! spin-sdk; the terminal-bridge and native tests build without it):
+//!
+//! - [`db`]: opening the `database_url` connection, running statements, mapping errors and
+//!   columns to API terms.
+//! - [`auth`]: the request's bearer token, checked with [`crate::token::VERIFY_TOKEN_SQL`].
+//! - [`body`]: reading a JSON request body (content type, size limit, 400 on bad JSON).
+//! - [`reply`]: JSON answers, `204`, and the one place where an [`crate::ApiError`] becomes
+//!   a response.
+
+pub mod auth;
+pub mod body;
+pub mod db;
+pub mod reply;
