@@ -70,7 +70,10 @@ impl App {
         let variables = AppVariables::resolve(&manifest, env)?;
         let engine = engine()?;
         let linker = linker(&engine)?;
-        let pg_pools = Arc::new(PgPools::new(config.pg_pool_size, config.pg_connect_timeout));
+        let pg_pools = Arc::new(
+            PgPools::new(config.pg_pool_size, config.pg_connect_timeout)
+                .with_session_reset(config.pg_reset_sessions),
+        );
         let limits = InstanceLimits {
             memory_bytes: config.memory_limit_mib * 1024 * 1024,
             request_timeout: config.request_timeout,

@@ -63,6 +63,12 @@ pub struct Config {
     #[arg(long = "pg-connect-timeout-ms", env = "API_HOST_PG_CONNECT_TIMEOUT_MS", default_value = "2000", value_parser = parse_duration_ms)]
     pub pg_connect_timeout: Duration,
 
+    /// Reset a PostgreSQL session (settings, temporary tables, advisory locks, open
+    /// transaction) when a component lets its connection go, before another request
+    /// reuses it. `false` saves the database server work per request.
+    #[arg(long, env = "API_HOST_PG_RESET_SESSIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub pg_reset_sessions: bool,
+
     /// Where compiled components are cached (keyed by the .wasm's SHA-256 and the engine).
     /// Default: `$XDG_CACHE_HOME/api-host` or `~/.cache/api-host`.
     #[arg(long, env = "API_HOST_CACHE_DIR")]

@@ -316,6 +316,28 @@ async fn returned_connections_are_reset() {
 }
 
 #[tokio::test]
+async fn without_session_reset_a_connection_goes_back_as_it_is() {
+    let (_cluster, url, pools) = setup(1).await;
+    let pools = pools.with_session_reset(false);
+    let c = connect(&pools, &url).await;
+    let pid = one_row(&c, "select pg_backend_pid()", &[]).await;
+    statement::execute(&c, "set search_path to nowhere", &[])
+        .await
+        .unwrap();
+    drop(c);
+    let c = connect(&pools, &url).await;
+    assert_eq!(
+        shown(&one_row(&c, "select pg_backend_pid()", &[]).await),
+        shown(&pid)
+    );
+    let row = one_row(&c, "select current_setting('search_path')", &[]).await;
+    assert!(
+        matches!(row[0], DbValue::Str(ref s) if s == "nowhere"),
+        "the setting stays: {row:?}"
+    );
+}
+
+#[tokio::test]
 async fn resets_need_no_rollback_outside_transactions_and_survive_failed_ones() {
     let (cluster, url, pools) = setup(1).await;
     for _ in 0..3 {
