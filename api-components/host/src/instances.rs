@@ -132,7 +132,7 @@ impl WorkerState for Worker {
     fn drop(&self, _store: Store<HostState>, result: wasmtime::Result<()>) {
         match result {
             Ok(()) => tracing::debug!(component = %self.id, "instance retired"),
-            Err(e) => tracing::warn!(component = %self.id, "instance dropped: {e:?}"),
+            Err(e) => tracing::warn!(component = %self.id, "instance dropped: {e:#}"),
         }
     }
 }
