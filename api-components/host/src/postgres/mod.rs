@@ -28,6 +28,7 @@
 // The WIT `error` variant is large; it is the interface's own result type.
 #![allow(clippy::result_large_err)]
 
+mod codecs;
 mod convert;
 #[cfg(test)]
 mod db_tests;
