@@ -407,11 +407,12 @@ async fn create_list_get_rename_delete_with_pagination_and_bad_input() {
         .await;
         r.assert_error(404, "not_found");
     }
-    // Other paths under /api/workspace/ are not this component's.
+    // Other paths under /api/workspace/ are not this component's (the `workspace` component
+    // has no such route either).
     let r = call(
         &stack,
         Method::POST,
-        &format!("/api/workspace/{first}/files"),
+        &format!("/api/workspace/{first}/nope"),
         Some(&alice),
         None,
     )

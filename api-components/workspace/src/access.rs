@@ -1,0 +1,98 @@
+//! Who is calling and what they may do with a session's files.
+
+use crate::{auth, db};
+use platform_core::ApiError;
+use spin_sdk::pg::{Connection, ParameterValue};
+
+/// What the caller may do with the session's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Viewer: read only.
+    Read,
+    /// Owner or editor: read and write.
+    Write,
+}
+
+/// The role (`owner`, `editor`, `viewer`) of user `$2` in session `$1`; no row if none.
+const ROLE_SQL: &str = concat!(
+    "select case when s.owner_id = $2::bigint then 'owner' else m.role end as role ",
+    "from code_sessions s left join session_members m ",
+    "on m.session_id = s.id and m.user_id = $2::bigint ",
+    "where s.id = $1::uuid and (s.owner_id = $2::bigint or m.user_id is not null)"
+);
+
+/// What every handler gets.
+pub struct Ctx {
+    pub db: Connection,
+    /// The session id, validated and lowercase.
+    pub session: String,
+    /// What the caller may do.
+    pub access: Access,
+}
+
+impl Ctx {
+    /// Authenticates the request and finds the caller's role in session `session`.
+    ///
+    /// # Errors
+    /// 401 without a valid token; 400 / 403 for a `user_id` that is not an integer / not the
+    /// token's user; 404 when the session does not exist or the caller is not
+    /// a member (the two look alike).
+    pub async fn open(
+        db: Connection,
+        parts: &http::request::Parts,
+        session: String,
+    ) -> Result<Ctx, ApiError> {
+        let principal = auth::authenticate(&db, &parts.headers).await?;
+        // The original service's `user_id` parameter: only a cross-check of the token.
+        let claimed = parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("user_id="));
+        if let Some(raw) = claimed {
+            let claimed: i64 = raw
+                .parse()
+                .map_err(|_| ApiError::BadRequest("user_id must be an integer".into()))?;
+            if claimed != principal.user_id {
+                return Err(ApiError::Forbidden(
+                    "user_id does not match the user of the bearer token".into(),
+                ));
+            }
+        }
+        let rows = db::rows(
+            &db,
+            ROLE_SQL,
+            vec![
+                ParameterValue::Uuid(session.clone()),
+                ParameterValue::Int64(principal.user_id),
+            ],
+        )
+        .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| ApiError::NotFound(format!("no session {session}")))?;
+        let role: String = db::column(row, "role")?;
+        let access = if role == "viewer" {
+            Access::Read
+        } else {
+            Access::Write
+        };
+        Ok(Ctx {
+            db,
+            session,
+            access,
+        })
+    }
+
+    /// # Errors
+    /// 403 for a viewer.
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        match self.access {
+            Access::Write => Ok(()),
+            Access::Read => Err(ApiError::Forbidden(
+                "only the owner or an editor may change files".into(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! `PUT` / `POST /api/workspace/{uuid}/file/{path}`: creates or replaces a file. Owner or
+//! editor. Without `If-Match` one upsert creates the file (201) or replaces it (200), inserting
+//! folder rows for missing ancestors in the same statement. With `If-Match: <version>` one
+//! `UPDATE ... where version = <version>` replaces it, so of concurrent writers holding the
+//! same version exactly one wins and the others get 412 (no lost update). A file where a
+//! folder is, or under a file, is 409. Every row written is announced with `pg_notify`.
+
+use crate::access::Ctx;
+use crate::content;
+use crate::db;
+use crate::item;
+use crate::notify::notify_item;
+use crate::reply::Reply;
+use platform_core::ApiError;
+use platform_core::validate::WorkspacePath;
+use serde_json::json;
+use spin_sdk::pg::ParameterValue;
+use spin_sdk::wasip3::http_compat::IncomingRequestBody;
+
+/// Creates or replaces file `$2` of session `$1` with content `$3` (SHA-256 `$4`), unless the
+/// path is a folder or an ancestor is a file; creates missing ancestor folders.
+const UPSERT_SQL: &str = concat!(
+    "with ancestors as (",
+    "select array_to_string((string_to_array($2::text, '/'))[1:n], '/') as path ",
+    "from generate_series(1, cardinality(string_to_array($2::text, '/')) - 1) as n), ",
+    "blocked as (select 1 from workspace_items w where w.session_id = $1::uuid and (",
+    "(w.kind = 'file' and w.path in (select path from ancestors)) ",
+    "or (w.kind = 'folder' and w.path = $2::text))), ",
+    "folders as (insert into workspace_items (session_id, path, parent_path, kind) ",
+    "select $1::uuid, a.path, nullif(regexp_replace(a.path, '/?[^/]*$', ''), ''), 'folder' ",
+    "from ancestors a where not exists (select 1 from blocked) ",
+    "on conflict (session_id, path) do nothing ",
+    "returning session_id, path, version, kind), ",
+    "f as (insert into workspace_items (session_id, path, parent_path, kind, content, size, sha256) ",
+    "select $1::uuid, $2::text, nullif(regexp_replace($2::text, '/?[^/]*$', ''), ''), 'file', ",
+    "$3::bytea, octet_length($3::bytea), $4::bytea where not exists (select 1 from blocked) ",
+    "on conflict (session_id, path) do update set content = excluded.content, ",
+    "size = excluded.size, sha256 = excluded.sha256 where workspace_items.kind = 'file' ",
+    "returning session_id, path, version, kind), ",
+    "notified as (select ",
+    notify_item!("false"),
+    " from (select * from folders union all select * from f) c) ",
+    "select version, (select count(*) from notified) as notified from f"
+);
+
+/// Replaces file `$2` of session `$1` with content `$3` (SHA-256 `$4`) if its version is
+/// still `$5`; the version check is in this statement's WHERE, so it holds under concurrency.
+const UPDATE_SQL: &str = concat!(
+    "with f as (update workspace_items set content = $3::bytea, size = octet_length($3::bytea), ",
+    "sha256 = $4::bytea where session_id = $1::uuid and path = $2::text and kind = 'file' ",
+    "and version = $5::bigint returning session_id, path, version, kind), ",
+    "notified as (select ",
+    notify_item!("false"),
+    " from f) ",
+    "select version, (select count(*) from notified) as notified from f"
+);
+
+/// Item `$2` of session `$1` and its ancestors, to explain a write that changed nothing.
+const DIAGNOSE_SQL: &str = concat!(
+    "select path, kind, version from workspace_items where session_id = $1::uuid ",
+    "and (path = $2::text or starts_with($2::text, path || '/'))"
+);
+
+pub async fn handle(
+    ctx: &Ctx,
+    path: &WorkspacePath,
+    headers: &http::HeaderMap,
+    body: IncomingRequestBody,
+) -> Result<Reply, ApiError> {
+    ctx.require_write()?;
+    let expected = item::if_match(headers)?;
+    let max = item::max_file_size().await;
+    let bytes = content::read(headers, body, max).await?;
+    let sha = item::sha256(&bytes);
+    let size = bytes.len();
+    let mut params = vec![
+        ParameterValue::Uuid(ctx.session.clone()),
+        ParameterValue::Str(path.path.clone()),
+        ParameterValue::Binary(bytes),
+        ParameterValue::Binary(sha.clone()),
+    ];
+    let sql = match expected {
+        Some(v) => {
+            params.push(ParameterValue::Int64(v));
+            UPDATE_SQL
+        }
+        None => UPSERT_SQL,
+    };
+    let rows = db::rows(&ctx.db, sql, params).await?;
+    let Some(row) = rows.first() else {
+        return Err(diagnose(ctx, path, expected).await);
+    };
+    let version: i64 = db::column(row, "version")?;
+    let status = if expected.is_none() && version == 1 {
+        201
+    } else {
+        200
+    };
+    Ok(item::json(
+        status,
+        &[("etag", item::etag(version))],
+        &json!({
+            "path": path.path,
+            "version": version,
+            "sha256": item::hex(&sha),
+            "size": size,
+        }),
+    ))
+}
+
+/// Why a write changed nothing.
+async fn diagnose(ctx: &Ctx, path: &WorkspacePath, expected: Option<i64>) -> ApiError {
+    let rows = match db::rows(
+        &ctx.db,
+        DIAGNOSE_SQL,
+        vec![
+            ParameterValue::Uuid(ctx.session.clone()),
+            ParameterValue::Str(path.path.clone()),
+        ],
+    )
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return e,
+    };
+    let mut target = None;
+    for row in &rows {
+        let (Ok(p), Ok(kind), Ok(version)) = (
+            db::column::<String>(row, "path"),
+            db::column::<String>(row, "kind"),
+            db::column::<i64>(row, "version"),
+        ) else {
+            return ApiError::Internal("diagnose: unexpected columns".into());
+        };
+        if p == path.path {
+            if kind == "folder" {
+                return ApiError::Conflict(format!("{} is a folder", path.path));
+            }
+            target = Some(version);
+        } else if kind == "file" {
+            return ApiError::Conflict(format!("{p} is a file, not a folder"));
+        }
+    }
+    match (expected, target) {
+        (Some(want), Some(have)) => {
+            ApiError::PreconditionFailed(format!("{} is at version {have}, not {want}", path.path))
+        }
+        (Some(want), None) => {
+            ApiError::PreconditionFailed(format!("{} does not exist (If-Match: {want})", path.path))
+        }
+        (None, _) => ApiError::Conflict(format!("{} changed concurrently; try again", path.path)),
+    }
+}
