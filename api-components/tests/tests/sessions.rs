@@ -4,13 +4,10 @@
 
 mod common;
 
-use common::{Reply, Stack, client};
-use futures::StreamExt;
+use common::{Reply, Stack, client, listen, next_notification};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio_postgres::AsyncMessage;
 
 /// A password every test user gets.
 const PASSWORD: &str = "correct horse battery";
@@ -50,47 +47,6 @@ async fn create(stack: &Stack, token: &str, name: &str) -> String {
 /// The id of the user of `token`.
 async fn user_id(stack: &Stack, token: &str) -> i64 {
     stack.me(token).await.body["id"].as_i64().unwrap()
-}
-
-/// A `LISTEN` connection on `channels`; notifications arrive as `(channel, payload as JSON)`.
-/// Keep the returned client alive as long as notifications are wanted.
-async fn listen(
-    stack: &Stack,
-    channels: &[&str],
-) -> (
-    tokio_postgres::Client,
-    mpsc::UnboundedReceiver<(String, Value)>,
-) {
-    let (client, mut connection) = tokio_postgres::connect(&stack.db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if let AsyncMessage::Notification(n) = message {
-                let payload = serde_json::from_str(n.payload())
-                    .unwrap_or_else(|_| Value::String(n.payload().to_owned()));
-                if tx.send((n.channel().to_owned(), payload)).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    for channel in channels {
-        client
-            .batch_execute(&format!("listen {channel}"))
-            .await
-            .unwrap();
-    }
-    (client, rx)
-}
-
-async fn next_notification(rx: &mut mpsc::UnboundedReceiver<(String, Value)>) -> (String, Value) {
-    tokio::time::timeout(Duration::from_secs(20), rx.recv())
-        .await
-        .expect("no notification within 20 s")
-        .expect("the LISTEN connection ended")
 }
 
 #[tokio::test(flavor = "multi_thread")]

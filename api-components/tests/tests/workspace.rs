@@ -3,13 +3,10 @@
 
 mod common;
 
-use common::{Reply, Stack, client};
-use futures::StreamExt;
+use common::{Reply, Stack, client, listen, next_notification};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio_postgres::AsyncMessage;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -558,24 +555,7 @@ async fn a_write_is_notified() {
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let id = session(&stack, &alice).await;
 
-    let (pg, mut connection) = tokio_postgres::connect(&stack.db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let (tx, mut rx) = mpsc::unbounded_channel::<(String, Value)>();
-    tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if let AsyncMessage::Notification(n) = message {
-                let payload = serde_json::from_str(n.payload()).unwrap_or(Value::Null);
-                if tx.send((n.channel().to_owned(), payload)).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    pg.batch_execute("listen workspace_item_changed")
-        .await
-        .unwrap();
+    let (pg, mut rx) = listen(&stack, &["workspace_item_changed"]).await;
 
     let path = format!("/api/workspace/{id}/file/dir/n.txt");
     let r = call(
@@ -590,10 +570,7 @@ async fn a_write_is_notified() {
     assert_eq!(r.status, 201, "{r:?}");
     let mut seen = Vec::new();
     while seen.len() < 2 {
-        let (channel, payload) = tokio::time::timeout(Duration::from_secs(20), rx.recv())
-            .await
-            .expect("no notification within 20 s")
-            .unwrap();
+        let (channel, payload) = next_notification(&mut rx).await;
         assert_eq!(channel, "workspace_item_changed");
         seen.push(payload);
     }

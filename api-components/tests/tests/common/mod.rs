@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use futures::StreamExt;
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -11,6 +12,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use test_support::{ChildGuard, PgCluster, free_port, target_dir, wait_for_http};
+use tokio::sync::mpsc;
+use tokio_postgres::AsyncMessage;
 
 /// PostgreSQL and api-host, both stopped when dropped.
 pub struct Stack {
@@ -271,4 +274,47 @@ pub fn client_from(n: u8) -> reqwest::Client {
         .local_address(IpAddr::from([127, 0, 0, n]))
         .build()
         .unwrap()
+}
+
+/// A `LISTEN` connection on `channels`; notifications arrive as `(channel, payload as JSON)`.
+/// Keep the returned client alive as long as notifications are wanted.
+pub async fn listen(
+    stack: &Stack,
+    channels: &[&str],
+) -> (
+    tokio_postgres::Client,
+    mpsc::UnboundedReceiver<(String, Value)>,
+) {
+    let (client, mut connection) = tokio_postgres::connect(&stack.db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                let payload = serde_json::from_str(n.payload())
+                    .unwrap_or_else(|_| Value::String(n.payload().to_owned()));
+                if tx.send((n.channel().to_owned(), payload)).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    for channel in channels {
+        client
+            .batch_execute(&format!("listen {channel}"))
+            .await
+            .unwrap();
+    }
+    (client, rx)
+}
+
+pub async fn next_notification(
+    rx: &mut mpsc::UnboundedReceiver<(String, Value)>,
+) -> (String, Value) {
+    tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("no notification within 20 s")
+        .expect("the LISTEN connection ended")
 }
