@@ -1,7 +1,7 @@
 //! Who is calling and what they may do with a session.
 
+use crate::db;
 use crate::session::{self, role_column, session_columns};
-use crate::{auth, db, query};
 use platform_core::ApiError;
 use platform_core::models::{Session, SessionRole};
 use spin_sdk::pg::{Connection, ParameterValue};
@@ -25,26 +25,6 @@ const VISIBLE_SESSION_SQL: &str = concat!(
     "left join session_members m on m.session_id = s.id and m.user_id = $2::bigint ",
     "where s.id = $1::uuid and (s.owner_id = $2::bigint or m.user_id is not null)"
 );
-
-/// Authenticates the request and applies the `user_id` cross-check.
-///
-/// # Errors
-/// 401 without a valid bearer token; 400 when `user_id` is not an integer; 403 when it is not
-/// the token's user.
-pub async fn caller(db: &Connection, parts: &http::request::Parts) -> Result<i64, ApiError> {
-    let principal = auth::authenticate(db, &parts.headers).await?;
-    if let Some(raw) = query::param(parts.uri.query(), "user_id") {
-        let claimed: i64 = raw
-            .parse()
-            .map_err(|_| ApiError::BadRequest("user_id must be an integer".into()))?;
-        if claimed != principal.user_id {
-            return Err(ApiError::Forbidden(
-                "user_id does not match the user of the bearer token".into(),
-            ));
-        }
-    }
-    Ok(principal.user_id)
-}
 
 /// The 404 for a session that does not exist or that the caller may not see: the two look
 /// alike, so ids of other users' sessions cannot be probed.

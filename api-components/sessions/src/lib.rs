@@ -114,14 +114,10 @@ async fn handle(req: Request) -> Reply {
 async fn dispatch(req: Request) -> Result<Reply, ApiError> {
     let path = req.uri().path();
     let route = Route::of(path).ok_or_else(|| ApiError::NotFound(format!("no route {path}")))?;
-    let methods = route.methods();
-    if !methods.contains(req.method()) {
-        let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
-        return Err(ApiError::method_not_allowed(req.method().as_str(), &allow));
-    }
+    platform_core::component::method::check(req.method(), route.methods())?;
     let (parts, body) = req.into_parts();
     let db = db::open().await?;
-    let caller = access::caller(&db, &parts).await?;
+    let caller = auth::caller(&db, &parts).await?;
     let id = route.raw_id().map(validate::session_id).transpose()?;
     let ctx = access::Ctx {
         db,

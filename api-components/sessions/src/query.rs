@@ -4,13 +4,7 @@
 
 use platform_core::ApiError;
 
-/// The value of the first `name=...` in `query`, if any.
-pub fn param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
-    query?.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then_some(value)
-    })
-}
+pub use platform_core::component::query::param;
 
 /// `name` as an integer within `min..=max`, or `default` when absent.
 ///

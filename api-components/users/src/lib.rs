@@ -72,12 +72,7 @@ async fn handle(req: Request) -> Reply {
 async fn dispatch(req: Request) -> Result<Reply, ApiError> {
     let path = req.uri().path();
     let route = Route::of(path).ok_or_else(|| ApiError::NotFound(format!("no route {path}")))?;
-    if req.method() != route.method() {
-        return Err(ApiError::method_not_allowed(
-            req.method().as_str(),
-            &[route.method().as_str()],
-        ));
-    }
+    platform_core::component::method::check(req.method(), &[route.method()])?;
     match route {
         Route::Register => register::handle(req).await,
         Route::Login => login::handle(req).await,

@@ -42,30 +42,13 @@ impl Ctx {
         parts: &http::request::Parts,
         session: String,
     ) -> Result<Ctx, ApiError> {
-        let principal = auth::authenticate(&db, &parts.headers).await?;
-        // The original service's `user_id` parameter: only a cross-check of the token.
-        let claimed = parts
-            .uri
-            .query()
-            .unwrap_or("")
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("user_id="));
-        if let Some(raw) = claimed {
-            let claimed: i64 = raw
-                .parse()
-                .map_err(|_| ApiError::BadRequest("user_id must be an integer".into()))?;
-            if claimed != principal.user_id {
-                return Err(ApiError::Forbidden(
-                    "user_id does not match the user of the bearer token".into(),
-                ));
-            }
-        }
+        let caller = auth::caller(&db, parts).await?;
         let rows = db::rows(
             &db,
             ROLE_SQL,
             vec![
                 ParameterValue::Uuid(session.clone()),
-                ParameterValue::Int64(principal.user_id),
+                ParameterValue::Int64(caller),
             ],
         )
         .await?;

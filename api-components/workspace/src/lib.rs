@@ -82,11 +82,7 @@ async fn handle(req: Request) -> Reply {
 async fn dispatch(req: Request) -> Result<Reply, ApiError> {
     let path = req.uri().path();
     let route = Route::of(path).ok_or_else(|| ApiError::NotFound(format!("no route {path}")))?;
-    let methods = route.methods();
-    if !methods.contains(req.method()) {
-        let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
-        return Err(ApiError::method_not_allowed(req.method().as_str(), &allow));
-    }
+    platform_core::component::method::check(req.method(), route.methods())?;
     let (parts, body) = req.into_parts();
     let session = validate::session_id(route.raw_id())?;
     auth::presented_token(&parts.headers)?;

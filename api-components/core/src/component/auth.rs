@@ -43,3 +43,24 @@ pub async fn authenticate(db: &Connection, headers: &HeaderMap) -> Result<Princi
         user_id: db::column(row, "user_id")?,
     })
 }
+
+/// Authenticates the request and applies the original service's `user_id` query
+/// parameter, which is accepted only as a cross-check of the token; returns the user id.
+///
+/// # Errors
+/// 401 without a valid bearer token; 400 when `user_id` is not an integer; 403 when it is not
+/// the token's user.
+pub async fn caller(db: &Connection, parts: &http::request::Parts) -> Result<i64, ApiError> {
+    let principal = authenticate(db, &parts.headers).await?;
+    if let Some(raw) = super::query::param(parts.uri.query(), "user_id") {
+        let claimed: i64 = raw
+            .parse()
+            .map_err(|_| ApiError::BadRequest("user_id must be an integer".into()))?;
+        if claimed != principal.user_id {
+            return Err(ApiError::Forbidden(
+                "user_id does not match the user of the bearer token".into(),
+            ));
+        }
+    }
+    Ok(principal.user_id)
+}
