@@ -7,6 +7,7 @@
 //!   for probes.
 //! - [`migrate`]: the SQL migrations of `../migrations`, embedded at build time, and applying them.
 //! - [`http`]: the HTTP API: [`router`] with `GET /healthz` and `GET /readyz`.
+//! - [`runtime`]: the [`runtime::Runtime`] trait and its implementations (where sandboxes run).
 //! - [`serve`]: the `serve` command: migrate, bind, serve until shut down.
 //! - [`shutdown`]: waiting for SIGTERM or Ctrl-C.
 //!
@@ -16,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod migrate;
+pub mod runtime;
 pub mod serve;
 pub mod shutdown;
 

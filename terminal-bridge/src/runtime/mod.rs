@@ -1,0 +1,67 @@
+//! Where sandboxes run. One trait, [`Runtime`], for "make sure this workspace's sandbox runs,
+//! give me a byte stream to its `pod-agent`, stop it, list what exists", so the session layer
+//! does not care whether a sandbox is a bubblewrap process tree on this machine or a pod.
+//!
+//! A runtime hands out raw streams; the agent-protocol handshake is the caller's job.
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncRead, AsyncWrite};
+use uuid::Uuid;
+
+pub mod process;
+
+/// A byte stream to one sandbox's agent (a unix socket, or the stdio of an exec).
+pub trait AgentIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> AgentIo for T {}
+
+/// A boxed [`AgentIo`].
+pub type AgentStream = Pin<Box<dyn AgentIo>>;
+
+/// What a runtime knows about one sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sandbox {
+    /// The workspace (code session) the sandbox belongs to.
+    pub session: Uuid,
+    /// The runtime's own name for it (a process id, a pod name), for logs and metrics.
+    pub id: String,
+    /// True if the call that returned this started the sandbox, false if it was running.
+    pub created: bool,
+}
+
+/// Why a runtime call failed. `message` is meant for the user (it reaches the browser).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The session has no running sandbox (for `connect` and `stop`).
+    #[error("the workspace's sandbox is not running")]
+    NotRunning,
+    /// The sandbox could not be started or reached; the message says why.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else, for logs.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// A place where sandboxes run.
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// Short name for logs and metrics (`local`, `kube`).
+    fn name(&self) -> &'static str;
+
+    /// Makes sure `session`'s sandbox runs and its agent accepts connections. Concurrent calls
+    /// for one session start exactly one sandbox; a sandbox left running by an earlier bridge
+    /// process is found and reused.
+    async fn ensure(&self, session: Uuid) -> Result<Sandbox, RuntimeError>;
+
+    /// Opens a new stream to the agent of `session`'s running sandbox.
+    async fn connect(&self, session: Uuid) -> Result<AgentStream, RuntimeError>;
+
+    /// Stops `session`'s sandbox and removes what the runtime made for it. Stopping a sandbox
+    /// that does not run succeeds.
+    async fn stop(&self, session: Uuid) -> Result<(), RuntimeError>;
+
+    /// Every sandbox this runtime manages, including those started by an earlier bridge process.
+    async fn list(&self) -> Result<Vec<Sandbox>, RuntimeError>;
+}
