@@ -9,6 +9,7 @@
 //! - [`http`]: the HTTP API: [`router`] with `GET /healthz` and `GET /readyz`.
 //! - [`runtime`]: the [`runtime::Runtime`] trait and its implementations (where sandboxes run).
 //! - [`serve`]: the `serve` command: migrate, bind, serve until shut down.
+//! - [`workspaces`]: sandboxes per session: activation, file sync, desired state, idle stop.
 //! - [`shutdown`]: waiting for SIGTERM or Ctrl-C.
 //!
 //! `main.rs` only parses the command line, sets up logging and calls into these.
@@ -20,6 +21,7 @@ pub mod migrate;
 pub mod runtime;
 pub mod serve;
 pub mod shutdown;
+pub mod workspaces;
 
 pub use http::{AppState, router};
 
