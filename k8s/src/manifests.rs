@@ -37,13 +37,18 @@ impl Manifest {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut resources = Vec::new();
         for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-            let value = Value::deserialize(document)
-                .with_context(|| format!("{}: document {} is not YAML", path.display(), index + 1))?;
+            let value = Value::deserialize(document).with_context(|| {
+                format!("{}: document {} is not YAML", path.display(), index + 1)
+            })?;
             if value.is_null() {
                 continue;
             }
             let resource = Resource::new(value).with_context(|| {
-                format!("{}: document {} is not a resource", path.display(), index + 1)
+                format!(
+                    "{}: document {} is not a resource",
+                    path.display(),
+                    index + 1
+                )
             })?;
             resources.push(resource);
         }

@@ -33,7 +33,10 @@ pub fn effective<'a>(spec: &'a Value, container: &'a Value, path: &[&str]) -> Op
     let own = container
         .get("securityContext")
         .and_then(|sc| value_at(sc, path));
-    own.or_else(|| spec.get("securityContext").and_then(|sc| value_at(sc, path)))
+    own.or_else(|| {
+        spec.get("securityContext")
+            .and_then(|sc| value_at(sc, path))
+    })
 }
 
 /// The container's `name`, for messages.

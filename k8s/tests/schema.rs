@@ -91,8 +91,9 @@ fn a_spinapp_without_executor_or_with_unknown_fields_fails() {
         ),
     ];
     for (what, spec) in cases {
-        let text =
-            format!("apiVersion: core.spinkube.dev/v1alpha1\nkind: SpinApp\nmetadata: {{name: a}}\n{spec}");
+        let text = format!(
+            "apiVersion: core.spinkube.dev/v1alpha1\nkind: SpinApp\nmetadata: {{name: a}}\n{spec}"
+        );
         let manifest = write(dir.path(), "spinapp.yaml", &text);
         let result = python().validate_spinapps(&[manifest]);
         assert!(result.is_err(), "{what}: accepted");
