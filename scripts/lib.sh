@@ -2,7 +2,7 @@
 # Shared by scripts/up and scripts/test. Source it; do not run it.
 #
 # Provides: log/warn/die, REPO_ROOT, ensure_tools (Rust target and components, PostgreSQL),
-# build_all (Spin components + native binaries), target_dir, and a private PostgreSQL cluster
+# ensure_python_tools (the manifest tests' kubernetes-validate, in .local/venv), build_all (Spin components + native binaries), target_dir, and a private PostgreSQL cluster
 # under .local/pg (start_local_pg / stop_local_pg).
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -90,6 +90,41 @@ ensure_rust() {
 ensure_tools() {
     ensure_rust
     ensure_postgres
+}
+
+# The Python tools of the manifest tests (k8s/tests): the pinned kubernetes-validate and what
+# the tests call besides, from k8s/requirements.txt, in a virtual environment of their own.
+readonly PY_VENV="$REPO_ROOT/.local/venv"
+
+# Creates or updates $PY_VENV from k8s/requirements.txt when it is missing or the pins changed
+# (a copy of the installed requirements is kept in the venv), and exports K8S_VALIDATE_PYTHON,
+# where the tests look first. Needs python3 with its venv module (Debian: python3-venv; installed
+# when root) and PyPI.
+ensure_python_tools() {
+    local requirements="$REPO_ROOT/k8s/requirements.txt"
+    local installed="$PY_VENV/requirements.txt"
+    K8S_VALIDATE_PYTHON="$PY_VENV/bin/python3"
+    export K8S_VALIDATE_PYTHON
+    if cmp -s "$requirements" "$installed" &&
+        "$K8S_VALIDATE_PYTHON" -c 'import kubernetes_validate' 2>/dev/null; then
+        return 0
+    fi
+    if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        if ! is_root; then
+            die "python3 with its venv module is needed for the manifest tests \
+(Debian: sudo apt-get install python3 python3-venv)"
+        fi
+        log "installing python3 and its venv module (apt-get install python3-venv)"
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv
+    fi
+    log "installing the manifest tests' Python tools (k8s/requirements.txt) into $PY_VENV"
+    rm -f "$installed"
+    python3 -m venv --clear "$PY_VENV"
+    "$PY_VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
+        --no-input -r "$requirements" ||
+        die "could not install k8s/requirements.txt into $PY_VENV (is PyPI reachable?)"
+    cp "$requirements" "$installed"
 }
 
 # --- building -----------------------------------------------------------------------------
