@@ -91,9 +91,10 @@ impl Python {
             "import jsonschema, yaml, kubernetes_validate.version as v; print(v.__version__)",
         ])?;
         if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
             bail!(
-                "cannot import kubernetes_validate, jsonschema and yaml: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
+                "cannot import kubernetes_validate, jsonschema and yaml ({})",
+                stderr.trim().lines().last().unwrap_or_default()
             );
         }
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
