@@ -1,0 +1,491 @@
+//! The local runtime: one bubblewrap sandbox per workspace on this machine, with `pod-agent
+//! daemon` as the sandbox's program and its socket reachable from the host.
+//!
+//! A sandbox has its own user, pid, ipc, uts, mount, network (loopback only) and cgroup
+//! namespaces, a read-only system, a writable `/workspace` and private `/tmp` and home, uid
+//! 1000 inside mapped to an unprivileged host uid of its own, and memory, pids and CPU limits
+//! through cgroups (rlimits when no cgroup is writable). It is started in its own session and
+//! is not tied to the bridge, so it survives a bridge restart; its state file lets the next
+//! bridge find it.
+//!
+//! Files:
+//! - [`bwrap`]: the bubblewrap command line.
+//! - [`spawn`]: fork/exec of bwrap (session, cgroups, rlimits, uid, descriptors).
+//! - [`cgroup`]: finding the hierarchies, per-sandbox cgroups and limits, killing, removing.
+//! - [`state`]: the state file and checking that a recorded process still lives.
+//! - [`uids`]: one host uid per sandbox.
+//! - [`layout`]: the paths of one sandbox's directory.
+//! - [`agent`]: probing the agent with the protocol's hello.
+
+pub mod agent;
+pub mod bwrap;
+pub mod cgroup;
+pub mod layout;
+pub mod spawn;
+pub mod state;
+pub mod uids;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use tokio::net::UnixStream;
+use uuid::Uuid;
+
+use self::cgroup::{Cgroups, Controller};
+use self::layout::Layout;
+use self::spawn::{Launch, Rlimit};
+use self::state::SandboxState;
+use self::uids::UidPool;
+use super::{AgentStream, Runtime, RuntimeError, Sandbox};
+
+/// How long stopping waits for the sandbox's processes to be gone.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest unix socket path (`sun_path` holds 108 bytes with the terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// What one sandbox may use. Zero means unlimited.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub memory_bytes: u64,
+    /// Processes and threads.
+    pub pids: u64,
+    pub cpu_cores: f64,
+    /// Size of the private `/tmp` (and, separately, of the home directory).
+    pub tmp_bytes: u64,
+}
+
+impl Limits {
+    /// Whether a limit is set for `controller`.
+    pub fn wants(&self, controller: Controller) -> bool {
+        match controller {
+            Controller::Memory => self.memory_bytes > 0,
+            Controller::Pids => self.pids > 0,
+            Controller::Cpu => self.cpu_cores > 0.0,
+        }
+    }
+}
+
+/// The local runtime's settings (see `RuntimeArgs` for their meaning).
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub bwrap: PathBuf,
+    pub agent: PathBuf,
+    pub sandbox_dir: PathBuf,
+    pub limits: Limits,
+    pub start_timeout: Duration,
+    /// Name of the cgroup holding the sandboxes' cgroups; empty disables cgroups (rlimits
+    /// only).
+    pub cgroup_parent: String,
+    pub host_uids: Range<u32>,
+}
+
+/// See the module documentation.
+pub struct LocalRuntime {
+    config: LocalConfig,
+    /// `config.sandbox_dir`, absolute.
+    sandbox_dir: PathBuf,
+    cgroups: Cgroups,
+    uids: UidPool,
+    /// True when the bridge runs as root: sandboxes then get their own host uid.
+    root: bool,
+    /// One lock per session, so concurrent `ensure`/`stop` calls of a session take turns.
+    locks: std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl LocalRuntime {
+    /// Checks that bwrap and the agent exist and prepares the sandbox directory.
+    pub fn new(config: LocalConfig) -> anyhow::Result<Self> {
+        let version = std::process::Command::new(&config.bwrap)
+            .arg("--version")
+            .output();
+        if !version.is_ok_and(|out| out.status.success()) {
+            anyhow::bail!(
+                "bubblewrap ({}) cannot be run: install it (Debian: apt-get install bubblewrap), \
+                 set BRIDGE_BWRAP, or use BRIDGE_RUNTIME=process on a development machine",
+                config.bwrap.display()
+            );
+        }
+        anyhow::ensure!(
+            config.agent.is_file(),
+            "pod-agent not found at {} (build it, or set BRIDGE_AGENT_BIN)",
+            config.agent.display()
+        );
+        std::fs::create_dir_all(&config.sandbox_dir)
+            .with_context(|| format!("creating {}", config.sandbox_dir.display()))?;
+        let sandbox_dir = std::fs::canonicalize(&config.sandbox_dir)?;
+        let socket = Layout::new(&sandbox_dir, Uuid::nil()).socket();
+        anyhow::ensure!(
+            socket.as_os_str().len() <= MAX_SOCKET_PATH,
+            "BRIDGE_SANDBOX_DIR {} is too long for the agents' unix socket paths",
+            sandbox_dir.display()
+        );
+        let etc = sandbox_dir.join(".etc");
+        std::fs::create_dir_all(&etc)?;
+        std::fs::write(etc.join("passwd"), bwrap::passwd())?;
+        std::fs::write(etc.join("group"), bwrap::group())?;
+        let cgroups = if config.cgroup_parent.is_empty() {
+            Cgroups::default()
+        } else {
+            Cgroups::detect(&config.cgroup_parent)
+        };
+        // SAFETY: geteuid cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let uids = UidPool::new(sandbox_dir.join(".uids"), config.host_uids.clone());
+        Ok(LocalRuntime {
+            config,
+            sandbox_dir,
+            cgroups,
+            uids,
+            root,
+            locks: Default::default(),
+        })
+    }
+
+    /// The host directory bound at `/workspace` in `session`'s sandbox.
+    pub fn workspace_dir(&self, session: Uuid) -> PathBuf {
+        self.layout(session).workspace()
+    }
+
+    /// The cgroup directories of `session`'s running sandbox (empty when none are used).
+    pub fn cgroup_dirs(&self, session: Uuid) -> Vec<PathBuf> {
+        SandboxState::load(&self.layout(session).state())
+            .map(|state| state.cgroups)
+            .unwrap_or_default()
+    }
+
+    fn layout(&self, session: Uuid) -> Layout {
+        Layout::new(&self.sandbox_dir, session)
+    }
+
+    fn lock(&self, session: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(session).or_default().clone()
+    }
+
+    /// The running sandbox of `session`, if any.
+    fn running(&self, session: Uuid) -> Option<SandboxState> {
+        SandboxState::load(&self.layout(session).state()).filter(SandboxState::is_running)
+    }
+
+    /// Starts a new sandbox (nothing of an earlier one is left) and waits for its agent.
+    async fn start(&self, session: Uuid) -> Result<Sandbox, RuntimeError> {
+        let layout = self.layout(session);
+        let host_uid = if self.root {
+            self.uids.reserve(session)?
+        } else {
+            // SAFETY: geteuid cannot fail.
+            unsafe { libc::geteuid() }
+        };
+        let state = match self.launch(session, &layout, host_uid).await {
+            Ok(state) => state,
+            Err(err) => {
+                tracing::warn!(%session, "starting the sandbox failed: {err:#}");
+                self.teardown(session, None).await;
+                return Err(RuntimeError::Unavailable(
+                    "the workspace's sandbox could not be started".into(),
+                ));
+            }
+        };
+        let deadline = Instant::now() + self.config.start_timeout;
+        loop {
+            let why = match agent::probe(&layout.socket()).await {
+                Ok(()) => break,
+                Err(why) => why,
+            };
+            let failure = if !state.is_running() {
+                "the workspace's sandbox exited during start-up"
+            } else if Instant::now() > deadline {
+                "the workspace's agent did not answer in time"
+            } else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            tracing::warn!(%session, log = %layout.log_tail(), "{failure}: {why}");
+            self.teardown(session, Some(state)).await;
+            return Err(RuntimeError::Unavailable(format!(
+                "{failure} (waited up to {} s)",
+                self.config.start_timeout.as_secs()
+            )));
+        }
+        tracing::info!(%session, init = state.init_pid, uid = host_uid, "sandbox started");
+        Ok(Sandbox {
+            session,
+            id: sandbox_id(&state),
+            created: true,
+        })
+    }
+
+    /// Prepares the directories and cgroups, starts bwrap and records the state.
+    async fn launch(
+        &self,
+        session: Uuid,
+        layout: &Layout,
+        host_uid: u32,
+    ) -> anyhow::Result<SandboxState> {
+        for dir in [layout.dir.clone(), layout.workspace(), layout.run()] {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::set_permissions(&layout.dir, std::fs::Permissions::from_mode(0o700))?;
+        for dir in [layout.workspace(), layout.run()] {
+            std::os::unix::fs::chown(&dir, Some(host_uid), Some(host_uid))
+                .with_context(|| format!("giving {} to uid {host_uid}", dir.display()))?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+
+        let limits = &self.config.limits;
+        let cgroups = self.cgroups.create(&session.to_string(), limits);
+        let mut procs = Vec::new();
+        for dir in &cgroups.dirs {
+            let path = dir.join("cgroup.procs");
+            procs.push(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .with_context(|| format!("opening {}", path.display()))?,
+            );
+        }
+        let rlimits = self.fallback_rlimits(&cgroups.limited);
+
+        let etc = self.sandbox_dir.join(".etc");
+        let fds = vec![
+            (open_path(&layout.workspace())?, bwrap::fd::WORKSPACE),
+            (open_path(&layout.run())?, bwrap::fd::RUN),
+            (open_path(&self.config.agent)?, bwrap::fd::AGENT),
+            (open_path(&etc.join("passwd"))?, bwrap::fd::PASSWD),
+            (open_path(&etc.join("group"))?, bwrap::fd::GROUP),
+        ];
+        let log = std::fs::File::create(layout.log())?;
+        let launched = spawn::launch(Launch {
+            bwrap: &self.config.bwrap,
+            args: bwrap::args(limits, "sandbox"),
+            fds,
+            cgroup_procs: procs,
+            rlimits,
+            host_uid: self.root.then_some(host_uid),
+            log,
+        })?;
+        let mut child = launched.child;
+        let bwrap_pid = child.id().context("bwrap exited at once")? as i32;
+        let bwrap_start = state::start_time(bwrap_pid).unwrap_or_default();
+        // Reap bwrap when it ends (while this bridge lives; afterwards init does).
+        let info = launched.info;
+        let init = tokio::time::timeout(
+            self.config.start_timeout,
+            tokio::task::spawn_blocking(move || spawn::read_child_pid(info)),
+        )
+        .await;
+        let init_pid = match init {
+            Ok(Ok(Ok(pid))) => pid,
+            failed => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                let why = match failed {
+                    Ok(Ok(Err(err))) => format!("{err:#}"),
+                    Ok(Err(err)) => err.to_string(),
+                    _ => "bubblewrap did not report the sandbox in time".into(),
+                };
+                anyhow::bail!("{why}; log: {}", layout.log_tail());
+            }
+        };
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        let state = SandboxState {
+            session,
+            host_uid,
+            uid_reserved: self.root,
+            bwrap_pid,
+            bwrap_start,
+            init_pid,
+            init_start: state::start_time(init_pid).unwrap_or_default(),
+            cgroups: cgroups.dirs,
+        };
+        state.save(&layout.state())?;
+        Ok(state)
+    }
+
+    /// rlimits standing in for the cgroup limits that are not in force.
+    fn fallback_rlimits(&self, limited: &[Controller]) -> Vec<Rlimit> {
+        let limits = &self.config.limits;
+        let mut out = Vec::new();
+        for controller in Controller::ALL {
+            if !limits.wants(controller) || limited.contains(&controller) {
+                continue;
+            }
+            match controller {
+                // RLIMIT_DATA (private writable memory of each process) rather than RLIMIT_AS,
+                // which counts address space reservations such as malloc arenas.
+                Controller::Memory => out.push(Rlimit {
+                    resource: libc::RLIMIT_DATA as i32,
+                    value: limits.memory_bytes,
+                }),
+                // Counted per host uid, which is the sandbox's own when the bridge is root.
+                Controller::Pids => {
+                    if !self.root {
+                        tracing::warn!(
+                            "RLIMIT_NPROC counts every process of the bridge's uid, so the \
+                             pids limit is shared by all sandboxes"
+                        );
+                    }
+                    out.push(Rlimit {
+                        resource: libc::RLIMIT_NPROC as i32,
+                        value: limits.pids,
+                    })
+                }
+                Controller::Cpu => {
+                    tracing::warn!("no cgroup for the CPU limit: sandboxes' CPU is not limited")
+                }
+            }
+        }
+        out
+    }
+
+    /// Kills whatever is left of `session`'s sandbox and removes its cgroups, uid and
+    /// directory. `state` is the sandbox's recorded state, if known.
+    async fn teardown(&self, session: Uuid, state: Option<SandboxState>) {
+        let layout = self.layout(session);
+        let state = state.or_else(|| SandboxState::load(&layout.state()));
+        let mut cgroups = self.cgroups.dirs_of(&session.to_string());
+        if let Some(state) = &state {
+            if state.is_running() {
+                // SAFETY: kill has no memory-safety preconditions; the start time check
+                // above makes sure the pid is still the sandbox's init.
+                unsafe { libc::kill(state.init_pid, libc::SIGKILL) };
+            }
+            for dir in &state.cgroups {
+                if !cgroups.contains(dir) {
+                    cgroups.push(dir.clone());
+                }
+            }
+        }
+        cgroup::kill_all(&cgroups, STOP_TIMEOUT).await;
+        if let Some(state) = &state {
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while (state.is_running() || state::is_running(state.bwrap_pid, state.bwrap_start))
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        cgroup::remove_all(&cgroups, STOP_TIMEOUT).await;
+        if self.root {
+            self.uids.release_session(session);
+        }
+        let dir = layout.dir;
+        let removed = tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+            _ => Ok(()),
+        })
+        .await;
+        if let Ok(Err(err)) = removed {
+            tracing::warn!(%session, "cannot remove the sandbox directory: {err}");
+        }
+    }
+}
+
+/// The runtime's name for a sandbox: its init's host pid.
+fn sandbox_id(state: &SandboxState) -> String {
+    format!("bwrap-{}", state.init_pid)
+}
+
+/// An `O_PATH` descriptor of `path`, for bwrap's `--bind-fd`.
+fn open_path(path: &Path) -> anyhow::Result<std::os::fd::OwnedFd> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    Ok(file.into())
+}
+
+#[async_trait]
+impl Runtime for LocalRuntime {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn ensure(&self, session: Uuid) -> Result<Sandbox, RuntimeError> {
+        let lock = self.lock(session);
+        let _turn = lock.lock().await;
+        let layout = self.layout(session);
+        let state = SandboxState::load(&layout.state());
+        if let Some(state) = &state
+            && state.is_running()
+        {
+            match agent::probe(&layout.socket()).await {
+                Ok(()) => {
+                    return Ok(Sandbox {
+                        session,
+                        id: sandbox_id(state),
+                        created: false,
+                    });
+                }
+                Err(why) => {
+                    tracing::warn!(%session, "replacing a sandbox whose agent fails: {why}")
+                }
+            }
+        }
+        if state.is_some() || layout.dir.exists() {
+            self.teardown(session, state).await;
+        }
+        self.start(session).await
+    }
+
+    async fn connect(&self, session: Uuid) -> Result<AgentStream, RuntimeError> {
+        if self.running(session).is_none() {
+            return Err(RuntimeError::NotRunning);
+        }
+        let socket = self.layout(session).socket();
+        match UnixStream::connect(&socket).await {
+            Ok(stream) => Ok(Box::pin(stream)),
+            Err(err) => {
+                tracing::warn!(%session, "connecting to the agent: {err}");
+                Err(RuntimeError::Unavailable(
+                    "the workspace's agent cannot be reached".into(),
+                ))
+            }
+        }
+    }
+
+    async fn stop(&self, session: Uuid) -> Result<(), RuntimeError> {
+        let lock = self.lock(session);
+        let _turn = lock.lock().await;
+        let layout = self.layout(session);
+        if layout.dir.exists() {
+            self.teardown(session, None).await;
+            tracing::info!(%session, "sandbox stopped");
+        }
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<Sandbox>, RuntimeError> {
+        let entries = std::fs::read_dir(&self.sandbox_dir)
+            .with_context(|| format!("listing {}", self.sandbox_dir.display()))?;
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let Some(session) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| Uuid::parse_str(name).ok())
+            else {
+                continue;
+            };
+            if let Some(state) = self.running(session) {
+                out.push(Sandbox {
+                    session,
+                    id: sandbox_id(&state),
+                    created: false,
+                });
+            }
+        }
+        out.sort_by_key(|sandbox| sandbox.session);
+        Ok(out)
+    }
+}
