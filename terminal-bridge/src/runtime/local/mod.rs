@@ -125,17 +125,34 @@ impl LocalRuntime {
             "BRIDGE_SANDBOX_DIR {} is too long for the agents' unix socket paths",
             sandbox_dir.display()
         );
+        // SAFETY: geteuid cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
         let etc = sandbox_dir.join(".etc");
         std::fs::create_dir_all(&etc)?;
         std::fs::write(etc.join("passwd"), bwrap::passwd())?;
         std::fs::write(etc.join("group"), bwrap::group())?;
+        let mut config = config;
+        if root {
+            // bwrap, running as the sandbox's uid, resolves the paths it binds, so it must be
+            // able to pass through every directory above them.
+            for dir in [&sandbox_dir, &etc] {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
+            }
+            if let Some(dir) = unreachable_dir(&sandbox_dir) {
+                anyhow::bail!(
+                    "sandboxes cannot reach BRIDGE_SANDBOX_DIR {}: {} lacks search permission \
+                     for others (chmod o+x, or choose another directory)",
+                    sandbox_dir.display(),
+                    dir.display()
+                );
+            }
+            config.agent = reachable_agent(&config.agent, &sandbox_dir)?;
+        }
         let cgroups = if config.cgroup_parent.is_empty() {
             Cgroups::default()
         } else {
             Cgroups::detect(&config.cgroup_parent)
         };
-        // SAFETY: geteuid cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
         let uids = UidPool::new(sandbox_dir.join(".uids"), config.host_uids.clone());
         Ok(LocalRuntime {
             config,
@@ -232,7 +249,7 @@ impl LocalRuntime {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::set_permissions(&layout.dir, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::set_permissions(&layout.dir, std::fs::Permissions::from_mode(0o711))?;
         for dir in [layout.workspace(), layout.run()] {
             std::os::unix::fs::chown(&dir, Some(host_uid), Some(host_uid))
                 .with_context(|| format!("giving {} to uid {host_uid}", dir.display()))?;
@@ -261,7 +278,12 @@ impl LocalRuntime {
             (open_path(&etc.join("passwd"))?, bwrap::fd::PASSWD),
             (open_path(&etc.join("group"))?, bwrap::fd::GROUP),
         ];
-        let log = std::fs::File::create(layout.log())?;
+        let log = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(layout.log())?;
         let launched = spawn::launch(Launch {
             bwrap: &self.config.bwrap,
             args: bwrap::args(limits, "sandbox"),
@@ -393,6 +415,41 @@ impl LocalRuntime {
 /// The runtime's name for a sandbox: its init's host pid.
 fn sandbox_id(state: &SandboxState) -> String {
     format!("bwrap-{}", state.init_pid)
+}
+
+/// The first directory above `path` (or `path` itself) that users other than its owner
+/// cannot pass through.
+fn unreachable_dir(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .filter(|dir| {
+            std::fs::metadata(dir).map_or(true, |meta| meta.permissions().mode() & 0o001 == 0)
+        })
+        .last()
+        .map(Path::to_path_buf)
+}
+
+/// `agent` if sandboxes can reach and execute it, else a copy in the sandbox directory.
+fn reachable_agent(agent: &Path, sandbox_dir: &Path) -> anyhow::Result<PathBuf> {
+    let executable = std::fs::metadata(agent)
+        .is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0);
+    let dir = agent.parent().unwrap_or(Path::new("/"));
+    if executable && unreachable_dir(dir).is_none() {
+        return Ok(agent.to_path_buf());
+    }
+    let bin = sandbox_dir.join(".bin");
+    std::fs::create_dir_all(&bin)?;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o711))?;
+    let copy = bin.join("pod-agent");
+    let tmp = bin.join(format!("pod-agent.{}", std::process::id()));
+    std::fs::copy(agent, &tmp).with_context(|| format!("copying {}", agent.display()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::rename(&tmp, &copy)?;
+    tracing::info!(
+        "sandboxes cannot reach {}: using a copy at {}",
+        agent.display(),
+        copy.display()
+    );
+    Ok(copy)
 }
 
 /// An `O_PATH` descriptor of `path`, for bwrap's `--bind-fd`.

@@ -3,6 +3,7 @@
 //! recycled pid is not mistaken for the sandbox), the host uid and the cgroups.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -45,7 +46,12 @@ impl SandboxState {
     /// Writes the state file atomically (temporary file + rename).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         let tmp = path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp)
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
         file.write_all(&serde_json::to_vec_pretty(self)?)?;
         file.sync_all()?;
