@@ -308,7 +308,11 @@ async fn the_sandbox_sees_only_its_workspace_and_no_network() {
 
     let interfaces = term.run("tail -n +3 /proc/net/dev | cut -d: -f1").await;
     assert_eq!(interfaces.split_whitespace().collect::<Vec<_>>(), ["lo"]);
-    assert!(term.run("ls /sys/class/net 2>&1").await.contains("No such file"));
+    assert!(
+        term.run("ls /sys/class/net 2>&1")
+            .await
+            .contains("No such file")
+    );
 
     // The host's home and this machine's other directories do not exist inside.
     let host_root: Vec<String> = std::fs::read_dir("/root")
@@ -329,7 +333,10 @@ async fn the_sandbox_sees_only_its_workspace_and_no_network() {
         .await;
     assert_eq!(found, "done");
     let processes = term.run("ls /proc | grep -c '^[0-9]'").await;
-    assert!(processes.parse::<u32>().unwrap() < 10, "{processes} processes visible");
+    assert!(
+        processes.parse::<u32>().unwrap() < 10,
+        "{processes} processes visible"
+    );
 
     // Read-only system, private writable /tmp, writable workspace.
     let usr = term
@@ -340,9 +347,15 @@ async fn the_sandbox_sees_only_its_workspace_and_no_network() {
     assert_eq!(term.run("echo t > /tmp/t && cat /tmp/t").await, "t");
     term.run("echo made inside > /workspace/inside.txt").await;
     let host_file = fx.rt.workspace_dir(one).join("inside.txt");
-    assert_eq!(std::fs::read_to_string(&host_file).unwrap(), "made inside\n");
+    assert_eq!(
+        std::fs::read_to_string(&host_file).unwrap(),
+        "made inside\n"
+    );
     let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&host_file).unwrap());
-    assert_ne!(owner, 0, "files made inside belong to the sandbox's host uid");
+    assert_ne!(
+        owner, 0,
+        "files made inside belong to the sandbox's host uid"
+    );
     assert_eq!(owner, fx.state(one).host_uid);
 
     // No user namespaces inside (the usual start of a kernel exploit).
@@ -352,6 +365,40 @@ async fn the_sandbox_sees_only_its_workspace_and_no_network() {
             .await
             .contains("NESTED")
     );
+
+    // The seccomp filter is in force: keyctl and unshare fail with EPERM.
+    let status = term.run("grep Seccomp: /proc/self/status").await;
+    assert_eq!(
+        status.split_whitespace().collect::<Vec<_>>(),
+        ["Seccomp:", "2"]
+    );
+    let errnos = term
+        .run(&format!(
+            "python3 -c 'import ctypes; c = ctypes.CDLL(None, use_errno=True); \
+             print(c.syscall({}, 0, 0, 0, 0, 0), ctypes.get_errno(), \
+             c.syscall({}, 0x20000), ctypes.get_errno(), c.getpid() > 0)'",
+            libc::SYS_keyctl,
+            libc::SYS_unshare
+        ))
+        .await;
+    assert_eq!(errnos, format!("-1 {0} -1 {0} True", libc::EPERM));
+
+    // Nothing the bridge has open reaches the sandbox beyond stdio: the agent (pid 2) holds
+    // only its own sockets, devices, inotify and the workspace.
+    let fds = term
+        .run("for fd in /proc/2/fd/*; do echo \"${fd##*/} $(readlink $fd)\"; done")
+        .await;
+    assert!(fds.contains("socket:"), "{fds}");
+    for line in fds.lines() {
+        let (fd, target) = line.split_once(' ').unwrap();
+        assert!(
+            ["0", "1", "2"].contains(&fd)
+                || ["anon_inode:", "socket:", "/dev/", "/workspace"]
+                    .iter()
+                    .any(|prefix| target.starts_with(prefix)),
+            "the agent holds {line}"
+        );
+    }
 
     fx.rt.stop(one).await.unwrap();
     fx.rt.stop(other).await.unwrap();
@@ -434,7 +481,10 @@ async fn a_memory_hog_is_stopped_and_the_agent_survives() {
     let mut term = Term::open(fx.rt.as_ref(), hog, "main").await;
     let out = term.run("python3 hog.py 2>&1; echo status=$?").await;
     eprintln!("memory hog: {out}");
-    assert!(!out.contains("ALLOCATED-ALL"), "2 GiB fit in 256 MiB: {out}");
+    assert!(
+        !out.contains("ALLOCATED-ALL"),
+        "2 GiB fit in 256 MiB: {out}"
+    );
     // Killed by the cgroup's OOM killer (128 + SIGKILL), or MemoryError under rlimits.
     assert!(
         out.ends_with("status=137") || out.contains("MemoryError"),
@@ -459,14 +509,22 @@ async fn a_restarted_runtime_finds_the_sandbox_and_its_shell() {
 
     let rt = fx.restarted();
     assert_eq!(
-        rt.list().await.unwrap().iter().map(|s| s.session).collect::<Vec<_>>(),
+        rt.list()
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.session)
+            .collect::<Vec<_>>(),
         [session]
     );
     let again = rt.ensure(session).await.unwrap();
     assert!(!again.created);
     assert_eq!(again.id, first.id);
     let mut term = Term::open(rt.as_ref(), session, "main").await;
-    assert!(!term.created, "the terminal is re-attached, not started again");
+    assert!(
+        !term.created,
+        "the terminal is re-attached, not started again"
+    );
     assert_eq!(term.pid.to_string(), shell);
     assert_eq!(term.run("echo $$").await, shell);
 
@@ -514,4 +572,143 @@ async fn an_agent_that_does_not_start_is_reported_as_unavailable() {
     assert!(message.contains("exited during start-up"), "{message}");
     assert!(!Path::new(&fx.dir.path().join(session.to_string())).exists());
     assert!(rt.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_limits_are_written_to_the_sandboxs_cgroups() {
+    let fx = Fixture::with_limits(Limits {
+        memory_bytes: 300 << 20,
+        pids: 77,
+        cpu_cores: 0.5,
+        tmp_bytes: 64 << 20,
+    });
+    let session = Uuid::new_v4();
+    let sandbox = fx.rt.ensure(session).await.unwrap();
+    let dirs = fx.rt.cgroup_dirs(session);
+    assert!(
+        !dirs.is_empty(),
+        "no cgroups used: these tests expect root and writable cgroups"
+    );
+    let read = |file: &str| {
+        dirs.iter()
+            .find_map(|dir| std::fs::read_to_string(dir.join(file)).ok())
+            .map(|text| text.trim().to_string())
+    };
+    assert_eq!(read("pids.max").as_deref(), Some("77"));
+    match read("memory.max") {
+        Some(max) => assert_eq!(max, (300u64 << 20).to_string()),
+        None => assert_eq!(
+            read("memory.limit_in_bytes"),
+            Some((300u64 << 20).to_string())
+        ),
+    }
+    match read("cpu.max") {
+        Some(max) => assert_eq!(max, "50000 100000"),
+        None => assert_eq!(read("cpu.cfs_quota_us").as_deref(), Some("50000")),
+    }
+    // Every process of the sandbox, bwrap included, is in them.
+    let init = init_pid(&sandbox.id);
+    for dir in &dirs {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        assert!(
+            procs.lines().any(|pid| pid == init.to_string()),
+            "{init} not in {}",
+            dir.display()
+        );
+    }
+    fx.rt.stop(session).await.unwrap();
+}
+
+#[tokio::test]
+async fn without_cgroups_rlimits_hold_processes_and_memory() {
+    let mut fx = Fixture::with_limits(Limits {
+        memory_bytes: 256 << 20,
+        pids: 64,
+        cpu_cores: 1.0,
+        tmp_bytes: 64 << 20,
+    });
+    fx.config.cgroup_parent = String::new();
+    let rt = fx.restarted();
+    let session = Uuid::new_v4();
+    rt.ensure(session).await.unwrap();
+    assert!(rt.cgroup_dirs(session).is_empty());
+    write_script(&fx, session, "hog.py", MEMORY_HOG);
+    write_script(&fx, session, "bomb.py", FORK_BOMB);
+    let mut term = Term::open(rt.as_ref(), session, "main").await;
+    let out = term.run("python3 hog.py 2>&1; echo status=$?").await;
+    assert!(
+        out.contains("MemoryError") && out.ends_with("status=1"),
+        "{out}"
+    );
+    term.send("python3 bomb.py\n").await;
+    term.read_until("FORK-FAILED").await;
+    let line = term.read_until("\n").await;
+    let forked: u32 = line.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(forked < 64, "{line}");
+    term.send("\n").await;
+    term.read_until("RELEASED").await;
+    assert_eq!(term.run("echo fine").await, "fine");
+    rt.stop(session).await.unwrap();
+}
+
+/// Set for the helper process of `a_sandbox_outlives_a_killed_bridge`: the sandbox directory.
+const HELPER_DIR: &str = "LOCAL_RUNTIME_TEST_HELPER_DIR";
+
+#[tokio::test]
+#[ignore = "helper process of a_sandbox_outlives_a_killed_bridge, run by it"]
+async fn helper_bridge_that_starts_a_sandbox_and_waits() {
+    let dir = std::env::var(HELPER_DIR).expect("run by a_sandbox_outlives_a_killed_bridge");
+    let session: Uuid = std::env::var("LOCAL_RUNTIME_TEST_SESSION")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut config = Fixture::new().config.clone();
+    config.sandbox_dir = dir.into();
+    let rt = LocalRuntime::new(config).unwrap();
+    let sandbox = rt.ensure(session).await.unwrap();
+    let mut term = Term::open(&rt, session, "main").await;
+    println!("READY {} {}", sandbox.id, term.run("echo $$").await);
+    tokio::time::sleep(Duration::from_secs(600)).await;
+}
+
+#[tokio::test]
+async fn a_sandbox_outlives_a_killed_bridge() {
+    use std::io::BufRead;
+    let fx = Fixture::new();
+    let session = Uuid::new_v4();
+    let mut bridge = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "helper_bridge_that_starts_a_sandbox_and_waits",
+            "--nocapture",
+        ])
+        .env(HELPER_DIR, fx.dir.path())
+        .env("LOCAL_RUNTIME_TEST_SESSION", session.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(bridge.stdout.take().unwrap()).lines();
+    let ready = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("READY "))
+        .expect("the helper bridge started a sandbox");
+    let fields: Vec<&str> = ready.split_whitespace().collect();
+    let (id, shell) = (fields[1].to_string(), fields[2].to_string());
+
+    // SIGKILL: the bridge gets no chance to clean up or to signal anything.
+    bridge.kill().unwrap();
+    bridge.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let listed = fx.rt.list().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].id, id);
+    let sandbox = fx.rt.ensure(session).await.unwrap();
+    assert!(!sandbox.created);
+    let mut term = Term::open(fx.rt.as_ref(), session, "main").await;
+    assert!(!term.created);
+    assert_eq!(term.run("echo $$").await, shell);
+    fx.rt.stop(session).await.unwrap();
 }

@@ -25,7 +25,12 @@ pub enum RuntimeKind {
 #[derive(Debug, Clone, Args)]
 pub struct RuntimeArgs {
     /// `local` (bubblewrap sandboxes) or `process` (no isolation, for development).
-    #[arg(long = "runtime", env = "BRIDGE_RUNTIME", value_enum, default_value = "local")]
+    #[arg(
+        long = "runtime",
+        env = "BRIDGE_RUNTIME",
+        value_enum,
+        default_value = "local"
+    )]
     pub kind: RuntimeKind,
 
     /// Directory holding one subdirectory per sandbox (workspace, agent socket, state).
@@ -61,7 +66,11 @@ pub struct RuntimeArgs {
     pub sandbox_start_timeout_secs: u64,
 
     /// Name of the cgroup (below each hierarchy's root) holding the sandboxes' cgroups.
-    #[arg(long, env = "BRIDGE_CGROUP_PARENT", default_value = "code-exec-sandboxes")]
+    #[arg(
+        long,
+        env = "BRIDGE_CGROUP_PARENT",
+        default_value = "code-exec-sandboxes"
+    )]
     pub cgroup_parent: String,
 
     /// First host uid given to sandboxes when the bridge runs as root; each sandbox gets its

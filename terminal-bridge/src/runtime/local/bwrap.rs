@@ -17,6 +17,10 @@ pub mod fd {
     pub const AGENT: i32 = 6;
     pub const PASSWD: i32 = 7;
     pub const GROUP: i32 = 8;
+    /// The seccomp program (see `seccomp`).
+    pub const SECCOMP: i32 = 9;
+    /// The highest of these.
+    pub const LAST: i32 = SECCOMP;
 }
 
 /// The uid and gid of the user inside the sandbox.
@@ -38,7 +42,12 @@ const SYSTEM_DIRS: [&str; 8] = [
 
 /// Files of /etc hidden behind /dev/null: unreadable to the sandbox anyway (their owner, host
 /// root, is not mapped), hidden so that no mistake in their modes can leak them.
-const MASKED: [&str; 4] = ["/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-"];
+const MASKED: [&str; 4] = [
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/shadow-",
+    "/etc/gshadow-",
+];
 
 /// The arguments after `bwrap` for one sandbox.
 pub fn args(limits: &Limits, hostname: &str) -> Vec<OsString> {
@@ -54,7 +63,12 @@ pub fn args(limits: &Limits, hostname: &str) -> Vec<OsString> {
         "--disable-userns",
         "--new-session",
     ]);
-    a.push(["--uid", &SANDBOX_UID.to_string(), "--gid", &SANDBOX_UID.to_string()]);
+    a.push([
+        "--uid",
+        &SANDBOX_UID.to_string(),
+        "--gid",
+        &SANDBOX_UID.to_string(),
+    ]);
     a.push(["--hostname", hostname]);
     for dir in SYSTEM_DIRS {
         let host = Path::new(dir);
@@ -100,6 +114,7 @@ pub fn args(limits: &Limits, hostname: &str) -> Vec<OsString> {
     ] {
         a.push(["--setenv", key, value]);
     }
+    a.push(["--seccomp", &fd::SECCOMP.to_string()]);
     a.push(["--info-fd", &fd::INFO.to_string()]);
     a.push([
         "--",
@@ -173,6 +188,7 @@ mod tests {
             "--size 1048576 --tmpfs /tmp",
             "--bind-fd 4 /workspace",
             "--remount-ro /",
+            "--seccomp 9 --info-fd 3",
             "--clearenv",
             "-- /opt/pod-agent/pod-agent daemon --workspace /workspace --socket /run/pod-agent/agent.sock",
         ] {

@@ -170,9 +170,11 @@ impl Cgroups {
                 let _ = write(&dir, "memory.memsw.limit_in_bytes", limits.memory_bytes);
             }
             (Controller::Pids, _) => write(&dir, "pids.max", limits.pids)?,
-            (Controller::Cpu, true) => {
-                write(&dir, "cpu.max", format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us()))?
-            }
+            (Controller::Cpu, true) => write(
+                &dir,
+                "cpu.max",
+                format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us()),
+            )?,
             (Controller::Cpu, false) => {
                 write(&dir, "cpu.cfs_period_us", CPU_PERIOD_US)?;
                 write(&dir, "cpu.cfs_quota_us", limits.cpu_quota_us())?;
@@ -199,8 +201,9 @@ fn enable_v2(mount: &Path, parent: &str, controller: Controller) -> anyhow::Resu
         let control = dir.join("cgroup.subtree_control");
         let enabled = std::fs::read_to_string(&control).unwrap_or_default();
         if !enabled.split_whitespace().any(|c| c == controller.name()) {
-            std::fs::write(&control, format!("+{}", controller.name()))
-                .with_context(|| format!("enabling {} in {}", controller.name(), control.display()))?;
+            std::fs::write(&control, format!("+{}", controller.name())).with_context(|| {
+                format!("enabling {} in {}", controller.name(), control.display())
+            })?;
         }
         dir.push(part);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -294,7 +297,11 @@ mod tests {
         assert_eq!(parsed.len(), 4);
         assert_eq!(
             parsed[1],
-            ("cgroup", PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"), "rw,cpu,cpuacct")
+            (
+                "cgroup",
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"),
+                "rw,cpu,cpuacct"
+            )
         );
         assert_eq!(parsed[2].0, "cgroup2");
     }

@@ -15,12 +15,14 @@
 //! - [`state`]: the state file and checking that a recorded process still lives.
 //! - [`uids`]: one host uid per sandbox.
 //! - [`layout`]: the paths of one sandbox's directory.
+//! - [`seccomp`]: the system call filter.
 //! - [`agent`]: probing the agent with the protocol's hello.
 
 pub mod agent;
 pub mod bwrap;
 pub mod cgroup;
 pub mod layout;
+pub mod seccomp;
 pub mod spawn;
 pub mod state;
 pub mod uids;
@@ -131,6 +133,7 @@ impl LocalRuntime {
         std::fs::create_dir_all(&etc)?;
         std::fs::write(etc.join("passwd"), bwrap::passwd())?;
         std::fs::write(etc.join("group"), bwrap::group())?;
+        std::fs::write(etc.join("seccomp.bpf"), seccomp::filter())?;
         let mut config = config;
         if root {
             // bwrap, running as the sandbox's uid, resolves the paths it binds, so it must be
@@ -246,8 +249,7 @@ impl LocalRuntime {
         host_uid: u32,
     ) -> anyhow::Result<SandboxState> {
         for dir in [layout.dir.clone(), layout.workspace(), layout.run()] {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         std::fs::set_permissions(&layout.dir, std::fs::Permissions::from_mode(0o711))?;
         for dir in [layout.workspace(), layout.run()] {
@@ -277,6 +279,12 @@ impl LocalRuntime {
             (open_path(&self.config.agent)?, bwrap::fd::AGENT),
             (open_path(&etc.join("passwd"))?, bwrap::fd::PASSWD),
             (open_path(&etc.join("group"))?, bwrap::fd::GROUP),
+            (
+                std::fs::File::open(etc.join("seccomp.bpf"))
+                    .context("opening the seccomp filter")?
+                    .into(),
+                bwrap::fd::SECCOMP,
+            ),
         ];
         let log = std::fs::OpenOptions::new()
             .write(true)
@@ -430,8 +438,8 @@ fn unreachable_dir(path: &Path) -> Option<PathBuf> {
 
 /// `agent` if sandboxes can reach and execute it, else a copy in the sandbox directory.
 fn reachable_agent(agent: &Path, sandbox_dir: &Path) -> anyhow::Result<PathBuf> {
-    let executable = std::fs::metadata(agent)
-        .is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0);
+    let executable =
+        std::fs::metadata(agent).is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0);
     let dir = agent.parent().unwrap_or(Path::new("/"));
     if executable && unreachable_dir(dir).is_none() {
         return Ok(agent.to_path_buf());

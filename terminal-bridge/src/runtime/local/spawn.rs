@@ -69,7 +69,7 @@ pub fn launch(launch: Launch<'_>) -> anyhow::Result<Launched> {
         .stderr(launch.log)
         .kill_on_drop(false);
     // SAFETY: between fork and exec the closure only makes async-signal-safe system calls
-    // (setsid, write, setrlimit, dup2, fcntl, setgroups, setgid, setuid) on values prepared
+    // (setsid, write, setrlimit, dup2, close_range, setgroups, setgid, setuid) on values prepared
     // before the fork; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
@@ -90,6 +90,15 @@ pub fn launch(launch: Launch<'_>) -> anyhow::Result<Launched> {
             for &(from, to) in &moves {
                 check(libc::dup2(from, to))?;
             }
+            // Nothing else the bridge has open (inherited descriptors of its own parent,
+            // say) reaches the sandbox. Close-on-exec rather than close, so that the pipe on
+            // which std reports a failed exec keeps working; kernels before 5.11 lack this.
+            libc::syscall(
+                libc::SYS_close_range,
+                (super::bwrap::fd::LAST + 1) as libc::c_uint,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
             if let Some(uid) = uid {
                 check(libc::setgroups(0, std::ptr::null()))?;
                 check(libc::setgid(uid))?;
