@@ -244,13 +244,24 @@ fn write_script(fx: &Fixture, session: Uuid, name: &str, text: &str) {
 async fn concurrent_ensures_start_one_sandbox_and_stop_removes_it() {
     let fx = Fixture::new();
     let session = Uuid::new_v4();
-    let (a, b) = tokio::join!(fx.rt.ensure(session), fx.rt.ensure(session));
-    let (a, b) = (a.unwrap(), b.unwrap());
+    // Two callers of one runtime and one of a second runtime (another bridge process on the
+    // same directory) race.
+    let second = fx.restarted();
+    let (a, b, c) = tokio::join!(
+        fx.rt.ensure(session),
+        fx.rt.ensure(session),
+        second.ensure(session)
+    );
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
     assert_eq!(a.id, b.id);
+    assert_eq!(a.id, c.id);
     assert_eq!(
-        [a.created, b.created].iter().filter(|c| **c).count(),
+        [a.created, b.created, c.created]
+            .iter()
+            .filter(|c| **c)
+            .count(),
         1,
-        "exactly one call starts it: {a:?} {b:?}"
+        "exactly one call starts it: {a:?} {b:?} {c:?}"
     );
     let again = fx.rt.ensure(session).await.unwrap();
     assert!(!again.created);

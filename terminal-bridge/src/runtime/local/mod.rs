@@ -29,6 +29,7 @@ pub mod uids;
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -96,7 +97,8 @@ pub struct LocalRuntime {
     uids: UidPool,
     /// True when the bridge runs as root: sandboxes then get their own host uid.
     root: bool,
-    /// One lock per session, so concurrent `ensure`/`stop` calls of a session take turns.
+    /// One lock per session, so concurrent `ensure`/`stop` calls of a session take turns
+    /// (see `turn`).
     locks: std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -183,9 +185,37 @@ impl LocalRuntime {
         Layout::new(&self.sandbox_dir, session)
     }
 
-    fn lock(&self, session: Uuid) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(session).or_default().clone()
+    /// Waits for `session`'s turn: first among this runtime's callers, then (with `flock` on
+    /// `.locks/<session>`) among bridge processes sharing the sandbox directory. The lock
+    /// files stay: removing one while another process waits on it would break the exclusion.
+    async fn turn(&self, session: Uuid) -> Result<Turn, RuntimeError> {
+        let local = {
+            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(session).or_default().clone()
+        };
+        let local = local.lock_owned().await;
+        let path = self.sandbox_dir.join(".locks").join(session.to_string());
+        let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&path)?;
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(file)
+        })
+        .await
+        .context("waiting for the workspace's lock")?
+        .context("locking the workspace's sandbox")?;
+        Ok(Turn {
+            _local: local,
+            _file: file,
+        })
     }
 
     /// The running sandbox of `session`, if any.
@@ -420,6 +450,13 @@ impl LocalRuntime {
     }
 }
 
+/// Held while one call works on a session's sandbox; dropping it closes the lock file, which
+/// releases the `flock`.
+struct Turn {
+    _local: tokio::sync::OwnedMutexGuard<()>,
+    _file: std::fs::File,
+}
+
 /// The runtime's name for a sandbox: its init's host pid.
 fn sandbox_id(state: &SandboxState) -> String {
     format!("bwrap-{}", state.init_pid)
@@ -477,8 +514,7 @@ impl Runtime for LocalRuntime {
     }
 
     async fn ensure(&self, session: Uuid) -> Result<Sandbox, RuntimeError> {
-        let lock = self.lock(session);
-        let _turn = lock.lock().await;
+        let _turn = self.turn(session).await?;
         let layout = self.layout(session);
         let state = SandboxState::load(&layout.state());
         if let Some(state) = &state
@@ -520,8 +556,7 @@ impl Runtime for LocalRuntime {
     }
 
     async fn stop(&self, session: Uuid) -> Result<(), RuntimeError> {
-        let lock = self.lock(session);
-        let _turn = lock.lock().await;
+        let _turn = self.turn(session).await?;
         let layout = self.layout(session);
         if layout.dir.exists() {
             self.teardown(session, None).await;
