@@ -528,8 +528,16 @@ impl Runtime for LocalRuntime {
                         created: false,
                     });
                 }
+                Err(agent::ProbeError::NoAnswer(why)) => {
+                    tracing::warn!(%session, "the sandbox's agent does not answer: {why}");
+                    return Err(RuntimeError::Unavailable(
+                        "the workspace's agent does not answer; try again, or shut the \
+                         workspace down and start it again"
+                            .into(),
+                    ));
+                }
                 Err(why) => {
-                    tracing::warn!(%session, "replacing a sandbox whose agent fails: {why}")
+                    tracing::warn!(%session, "replacing a sandbox without its agent: {why}")
                 }
             }
         }
