@@ -17,6 +17,8 @@
 //! - [`layout`]: the paths of one sandbox's directory.
 //! - [`seccomp`]: the system call filter.
 //! - [`agent`]: probing the agent with the protocol's hello.
+//! - `start` and `teardown`: making and removing one sandbox; `host`: checks of the host's
+//!   directories. The [`Runtime`] methods below call them under the session's lock.
 
 pub mod agent;
 pub mod bwrap;
@@ -27,13 +29,17 @@ pub mod spawn;
 pub mod state;
 pub mod uids;
 
+mod host;
+mod start;
+mod teardown;
+
 use std::collections::HashMap;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -42,13 +48,10 @@ use uuid::Uuid;
 
 use self::cgroup::{Cgroups, Controller};
 use self::layout::Layout;
-use self::spawn::{Launch, Rlimit};
 use self::state::SandboxState;
 use self::uids::UidPool;
 use super::{AgentStream, Runtime, RuntimeError, Sandbox};
 
-/// How long stopping waits for the sandbox's processes to be gone.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest unix socket path (`sun_path` holds 108 bytes with the terminating NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -143,7 +146,7 @@ impl LocalRuntime {
             for dir in [&sandbox_dir, &etc] {
                 std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
             }
-            if let Some(dir) = unreachable_dir(&sandbox_dir) {
+            if let Some(dir) = host::unreachable_dir(&sandbox_dir) {
                 anyhow::bail!(
                     "sandboxes cannot reach BRIDGE_SANDBOX_DIR {}: {} lacks search permission \
                      for others (chmod o+x, or choose another directory)",
@@ -151,7 +154,7 @@ impl LocalRuntime {
                     dir.display()
                 );
             }
-            config.agent = reachable_agent(&config.agent, &sandbox_dir)?;
+            config.agent = host::reachable_agent(&config.agent, &sandbox_dir)?;
         }
         let cgroups = if config.cgroup_parent.is_empty() {
             Cgroups::default()
@@ -222,232 +225,6 @@ impl LocalRuntime {
     fn running(&self, session: Uuid) -> Option<SandboxState> {
         SandboxState::load(&self.layout(session).state()).filter(SandboxState::is_running)
     }
-
-    /// Starts a new sandbox (nothing of an earlier one is left) and waits for its agent.
-    async fn start(&self, session: Uuid) -> Result<Sandbox, RuntimeError> {
-        let layout = self.layout(session);
-        let host_uid = if self.root {
-            self.uids.reserve(session)?
-        } else {
-            // SAFETY: geteuid cannot fail.
-            unsafe { libc::geteuid() }
-        };
-        let state = match self.launch(session, &layout, host_uid).await {
-            Ok(state) => state,
-            Err(err) => {
-                tracing::warn!(%session, "starting the sandbox failed: {err:#}");
-                self.teardown(session, None).await;
-                return Err(RuntimeError::Unavailable(
-                    "the workspace's sandbox could not be started".into(),
-                ));
-            }
-        };
-        let deadline = Instant::now() + self.config.start_timeout;
-        loop {
-            let why = match agent::probe(&layout.socket()).await {
-                Ok(()) => break,
-                Err(why) => why,
-            };
-            let failure = if !state.is_running() {
-                "the workspace's sandbox exited during start-up"
-            } else if Instant::now() > deadline {
-                "the workspace's agent did not answer in time"
-            } else {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            };
-            tracing::warn!(%session, log = %layout.log_tail(), "{failure}: {why}");
-            self.teardown(session, Some(state)).await;
-            return Err(RuntimeError::Unavailable(format!(
-                "{failure} (waited up to {} s)",
-                self.config.start_timeout.as_secs()
-            )));
-        }
-        tracing::info!(%session, init = state.init_pid, uid = host_uid, "sandbox started");
-        Ok(Sandbox {
-            session,
-            id: sandbox_id(&state),
-            created: true,
-        })
-    }
-
-    /// Prepares the directories and cgroups, starts bwrap and records the state.
-    async fn launch(
-        &self,
-        session: Uuid,
-        layout: &Layout,
-        host_uid: u32,
-    ) -> anyhow::Result<SandboxState> {
-        for dir in [layout.dir.clone(), layout.workspace(), layout.run()] {
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        std::fs::set_permissions(&layout.dir, std::fs::Permissions::from_mode(0o711))?;
-        for dir in [layout.workspace(), layout.run()] {
-            std::os::unix::fs::chown(&dir, Some(host_uid), Some(host_uid))
-                .with_context(|| format!("giving {} to uid {host_uid}", dir.display()))?;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        }
-
-        let limits = &self.config.limits;
-        let cgroups = self.cgroups.create(&session.to_string(), limits);
-        let mut procs = Vec::new();
-        for dir in &cgroups.dirs {
-            let path = dir.join("cgroup.procs");
-            procs.push(
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .with_context(|| format!("opening {}", path.display()))?,
-            );
-        }
-        let rlimits = self.fallback_rlimits(&cgroups.limited);
-
-        let etc = self.sandbox_dir.join(".etc");
-        let fds = vec![
-            (open_path(&layout.workspace())?, bwrap::fd::WORKSPACE),
-            (open_path(&layout.run())?, bwrap::fd::RUN),
-            (open_path(&self.config.agent)?, bwrap::fd::AGENT),
-            (open_path(&etc.join("passwd"))?, bwrap::fd::PASSWD),
-            (open_path(&etc.join("group"))?, bwrap::fd::GROUP),
-            (
-                std::fs::File::open(etc.join("seccomp.bpf"))
-                    .context("opening the seccomp filter")?
-                    .into(),
-                bwrap::fd::SECCOMP,
-            ),
-        ];
-        let log = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(layout.log())?;
-        let launched = spawn::launch(Launch {
-            bwrap: &self.config.bwrap,
-            args: bwrap::args(limits, "sandbox"),
-            fds,
-            cgroup_procs: procs,
-            rlimits,
-            host_uid: self.root.then_some(host_uid),
-            log,
-        })?;
-        let mut child = launched.child;
-        let bwrap_pid = child.id().context("bwrap exited at once")? as i32;
-        let bwrap_start = state::start_time(bwrap_pid).unwrap_or_default();
-        // Reap bwrap when it ends (while this bridge lives; afterwards init does).
-        let info = launched.info;
-        let init = tokio::time::timeout(
-            self.config.start_timeout,
-            tokio::task::spawn_blocking(move || spawn::read_child_pid(info)),
-        )
-        .await;
-        let init_pid = match init {
-            Ok(Ok(Ok(pid))) => pid,
-            failed => {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-                let why = match failed {
-                    Ok(Ok(Err(err))) => format!("{err:#}"),
-                    Ok(Err(err)) => err.to_string(),
-                    _ => "bubblewrap did not report the sandbox in time".into(),
-                };
-                anyhow::bail!("{why}; log: {}", layout.log_tail());
-            }
-        };
-        tokio::spawn(async move {
-            let _ = child.wait().await;
-        });
-        let state = SandboxState {
-            session,
-            host_uid,
-            uid_reserved: self.root,
-            bwrap_pid,
-            bwrap_start,
-            init_pid,
-            init_start: state::start_time(init_pid).unwrap_or_default(),
-            cgroups: cgroups.dirs,
-        };
-        state.save(&layout.state())?;
-        Ok(state)
-    }
-
-    /// rlimits standing in for the cgroup limits that are not in force.
-    fn fallback_rlimits(&self, limited: &[Controller]) -> Vec<Rlimit> {
-        let limits = &self.config.limits;
-        let mut out = Vec::new();
-        for controller in Controller::ALL {
-            if !limits.wants(controller) || limited.contains(&controller) {
-                continue;
-            }
-            match controller {
-                // RLIMIT_DATA (private writable memory of each process) rather than RLIMIT_AS,
-                // which counts address space reservations such as malloc arenas.
-                Controller::Memory => out.push(Rlimit {
-                    resource: libc::RLIMIT_DATA as i32,
-                    value: limits.memory_bytes,
-                }),
-                // Counted per host uid, which is the sandbox's own when the bridge is root.
-                Controller::Pids => {
-                    if !self.root {
-                        tracing::warn!(
-                            "RLIMIT_NPROC counts every process of the bridge's uid, so the \
-                             pids limit is shared by all sandboxes"
-                        );
-                    }
-                    out.push(Rlimit {
-                        resource: libc::RLIMIT_NPROC as i32,
-                        value: limits.pids,
-                    })
-                }
-                Controller::Cpu => {
-                    tracing::warn!("no cgroup for the CPU limit: sandboxes' CPU is not limited")
-                }
-            }
-        }
-        out
-    }
-
-    /// Kills whatever is left of `session`'s sandbox and removes its cgroups, uid and
-    /// directory. `state` is the sandbox's recorded state, if known.
-    async fn teardown(&self, session: Uuid, state: Option<SandboxState>) {
-        let layout = self.layout(session);
-        let state = state.or_else(|| SandboxState::load(&layout.state()));
-        let mut cgroups = self.cgroups.dirs_of(&session.to_string());
-        if let Some(state) = &state {
-            if state.is_running() {
-                // SAFETY: kill has no memory-safety preconditions; the start time check
-                // above makes sure the pid is still the sandbox's init.
-                unsafe { libc::kill(state.init_pid, libc::SIGKILL) };
-            }
-            for dir in &state.cgroups {
-                if !cgroups.contains(dir) {
-                    cgroups.push(dir.clone());
-                }
-            }
-        }
-        cgroup::kill_all(&cgroups, STOP_TIMEOUT).await;
-        if let Some(state) = &state {
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while (state.is_running() || state::is_running(state.bwrap_pid, state.bwrap_start))
-                && Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-        cgroup::remove_all(&cgroups, STOP_TIMEOUT).await;
-        if self.root {
-            self.uids.release_session(session);
-        }
-        let dir = layout.dir;
-        let removed = tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
-            _ => Ok(()),
-        })
-        .await;
-        if let Ok(Err(err)) = removed {
-            tracing::warn!(%session, "cannot remove the sandbox directory: {err}");
-        }
-    }
 }
 
 /// Held while one call works on a session's sandbox; dropping it closes the lock file, which
@@ -460,51 +237,6 @@ struct Turn {
 /// The runtime's name for a sandbox: its init's host pid.
 fn sandbox_id(state: &SandboxState) -> String {
     format!("bwrap-{}", state.init_pid)
-}
-
-/// The first directory above `path` (or `path` itself) that users other than its owner
-/// cannot pass through.
-fn unreachable_dir(path: &Path) -> Option<PathBuf> {
-    path.ancestors()
-        .filter(|dir| {
-            std::fs::metadata(dir).map_or(true, |meta| meta.permissions().mode() & 0o001 == 0)
-        })
-        .last()
-        .map(Path::to_path_buf)
-}
-
-/// `agent` if sandboxes can reach and execute it, else a copy in the sandbox directory.
-fn reachable_agent(agent: &Path, sandbox_dir: &Path) -> anyhow::Result<PathBuf> {
-    let executable =
-        std::fs::metadata(agent).is_ok_and(|meta| meta.permissions().mode() & 0o001 != 0);
-    let dir = agent.parent().unwrap_or(Path::new("/"));
-    if executable && unreachable_dir(dir).is_none() {
-        return Ok(agent.to_path_buf());
-    }
-    let bin = sandbox_dir.join(".bin");
-    std::fs::create_dir_all(&bin)?;
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o711))?;
-    let copy = bin.join("pod-agent");
-    let tmp = bin.join(format!("pod-agent.{}", std::process::id()));
-    std::fs::copy(agent, &tmp).with_context(|| format!("copying {}", agent.display()))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
-    std::fs::rename(&tmp, &copy)?;
-    tracing::info!(
-        "sandboxes cannot reach {}: using a copy at {}",
-        agent.display(),
-        copy.display()
-    );
-    Ok(copy)
-}
-
-/// An `O_PATH` descriptor of `path`, for bwrap's `--bind-fd`.
-fn open_path(path: &Path) -> anyhow::Result<std::os::fd::OwnedFd> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    Ok(file.into())
 }
 
 #[async_trait]
