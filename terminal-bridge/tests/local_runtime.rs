@@ -723,3 +723,38 @@ async fn a_sandbox_outlives_a_killed_bridge() {
     assert_eq!(term.run("echo $$").await, shell);
     fx.rt.stop(session).await.unwrap();
 }
+
+#[test]
+fn build_makes_the_runtime_asked_for_and_explains_a_missing_bwrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = terminal_bridge::runtime::RuntimeArgs::defaults();
+    args.sandbox_dir = dir.path().join("sandboxes");
+    args.agent_bin = Some(test_support::binary("pod-agent"));
+    args.cgroup_parent = "code-exec-sandboxes-test".into();
+    assert_eq!(
+        terminal_bridge::runtime::build(&args).unwrap().name(),
+        "local"
+    );
+
+    args.kind = terminal_bridge::runtime::RuntimeKind::Process;
+    assert_eq!(
+        terminal_bridge::runtime::build(&args).unwrap().name(),
+        "process"
+    );
+
+    args.kind = terminal_bridge::runtime::RuntimeKind::Local;
+    args.bwrap = dir.path().join("no-bwrap-here");
+    let err = terminal_bridge::runtime::build(&args)
+        .err()
+        .expect("no bwrap, no local runtime")
+        .to_string();
+    assert!(err.contains("apt-get install bubblewrap"), "{err}");
+
+    args.bwrap = "bwrap".into();
+    args.agent_bin = Some(dir.path().join("no-agent-here"));
+    let err = terminal_bridge::runtime::build(&args)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("BRIDGE_AGENT_BIN"), "{err}");
+}

@@ -40,3 +40,39 @@ pub fn reachable_agent(agent: &Path, sandbox_dir: &Path) -> anyhow::Result<PathB
     );
     Ok(copy)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_private_parent_makes_a_directory_unreachable() {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("private");
+        let inner = private.join("sandboxes");
+        std::fs::create_dir_all(&inner).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o711)).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(unreachable_dir(&inner), Some(private.clone()));
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o711)).unwrap();
+        assert_eq!(unreachable_dir(&inner), None);
+    }
+
+    #[test]
+    fn an_unreachable_agent_is_copied_into_the_sandbox_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let hidden = dir.path().join("hidden");
+        std::fs::create_dir(&hidden).unwrap();
+        std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let agent = hidden.join("pod-agent");
+        std::fs::write(&agent, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = reachable_agent(&agent, dir.path()).unwrap();
+        assert_eq!(copy, dir.path().join(".bin/pod-agent"));
+        assert_eq!(std::fs::read(&copy).unwrap(), b"#!/bin/sh\n");
+        std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(reachable_agent(&agent, dir.path()).unwrap(), agent);
+    }
+}
