@@ -87,9 +87,25 @@ ensure_rust() {
     )
 }
 
+# bubblewrap runs the local sandboxes (the bridge's default runtime) and their tests.
+ensure_bwrap() {
+    if command -v bwrap >/dev/null; then
+        return 0
+    fi
+    if ! is_root; then
+        die "bubblewrap (bwrap) not found: install it (Debian: sudo apt-get install bubblewrap), \
+or run the bridge with BRIDGE_RUNTIME=process (no isolation; development only)"
+    fi
+    log "installing bubblewrap (apt-get install bubblewrap)"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends bubblewrap
+    command -v bwrap >/dev/null || die "bubblewrap was installed, but bwrap is still not found"
+}
+
 ensure_tools() {
     ensure_rust
     ensure_postgres
+    ensure_bwrap
 }
 
 # The Python tools of the manifest tests (k8s/tests): the pinned kubernetes-validate and what

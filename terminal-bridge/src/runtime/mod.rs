@@ -10,7 +10,12 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 use uuid::Uuid;
 
+pub mod config;
+pub mod local;
 pub mod process;
+
+pub use config::{RuntimeArgs, RuntimeKind, build};
+pub use local::LocalRuntime;
 
 /// A byte stream to one sandbox's agent (a unix socket, or the stdio of an exec).
 pub trait AgentIo: AsyncRead + AsyncWrite + Send + Unpin {}
