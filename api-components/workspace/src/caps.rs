@@ -47,10 +47,8 @@ impl Limits {
     pub async fn load() -> Limits {
         Limits {
             max_file_size: variable("max_file_size", DEFAULT_MAX_FILE_SIZE).await,
-            max_workspace_files: variable("max_workspace_files", DEFAULT_MAX_WORKSPACE_FILES)
-                .await,
-            max_workspace_bytes: variable("max_workspace_bytes", DEFAULT_MAX_WORKSPACE_BYTES)
-                .await,
+            max_workspace_files: variable("max_workspace_files", DEFAULT_MAX_WORKSPACE_FILES).await,
+            max_workspace_bytes: variable("max_workspace_bytes", DEFAULT_MAX_WORKSPACE_BYTES).await,
         }
     }
 
@@ -125,12 +123,7 @@ impl Usage {
 /// # Errors
 /// 404 when the session was deleted meanwhile.
 pub async fn lock(db: &Connection, session: &str) -> Result<(), ApiError> {
-    let rows = db::rows(
-        db,
-        LOCK_SQL,
-        vec![ParameterValue::Uuid(session.to_owned())],
-    )
-    .await?;
+    let rows = db::rows(db, LOCK_SQL, vec![ParameterValue::Uuid(session.to_owned())]).await?;
     if rows.is_empty() {
         return Err(ApiError::NotFound(format!("no session {session}")));
     }

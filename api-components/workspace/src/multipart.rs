@@ -112,8 +112,7 @@ pub fn parse(body: &[u8], boundary: &str) -> Result<Vec<Part>, ApiError> {
 
 /// `name` and `filename` of a part's `Content-Disposition: form-data` header.
 fn disposition(headers: &[u8]) -> Result<(String, Option<String>), ApiError> {
-    let text =
-        std::str::from_utf8(headers).map_err(|_| malformed("part headers are not UTF-8"))?;
+    let text = std::str::from_utf8(headers).map_err(|_| malformed("part headers are not UTF-8"))?;
     let mut found = None;
     for line in text.split("\r\n") {
         let (key, value) = line
@@ -135,6 +134,8 @@ fn disposition(headers: &[u8]) -> Result<(String, Option<String>), ApiError> {
     for (key, value) in params.filter_map(|p| param(&p)) {
         match key.to_ascii_lowercase().as_str() {
             "name" => name = Some(value),
+            // Not in RFC 7578, but some encoders (reqwest) use it for non-ASCII names.
+            "name*" => name = Some(ext_value(&value)?),
             "filename" => filename = Some(value),
             "filename*" => extended = Some(ext_value(&value)?),
             _ => {}
@@ -144,9 +145,9 @@ fn disposition(headers: &[u8]) -> Result<(String, Option<String>), ApiError> {
     Ok((name, extended.or(filename)))
 }
 
-/// An RFC 5987 `UTF-8''percent-encoded` value.
+/// An RFC 5987 `UTF-8''percent-encoded` value (of `filename*` or `name*`).
 fn ext_value(value: &str) -> Result<String, ApiError> {
-    let bad = || malformed("filename* is not UTF-8''<percent-encoded>");
+    let bad = || malformed("a filename* or name* is not UTF-8''<percent-encoded>");
     let mut pieces = value.splitn(3, '\'');
     let charset = pieces.next().ok_or_else(bad)?;
     let _language = pieces.next().ok_or_else(bad)?;

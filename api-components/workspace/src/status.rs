@@ -40,9 +40,8 @@ pub async fn handle(ctx: &Ctx) -> Result<Reply, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no session {}", ctx.session)))?;
     let files: i64 = db::column(row, "files")?;
     let folders: i64 = db::column(row, "folders")?;
-    let utc = |name: &str| {
-        db::column::<Option<NaiveDateTime>>(row, name).map(|t| t.map(|t| t.and_utc()))
-    };
+    let utc =
+        |name: &str| db::column::<Option<NaiveDateTime>>(row, name).map(|t| t.map(|t| t.and_utc()));
     Ok(reply::json(
         200,
         &json!({

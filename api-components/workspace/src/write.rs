@@ -75,7 +75,8 @@ pub async fn handle(
     let expected = item::if_match(headers)?;
     let limits = Limits::load().await;
     let bytes = content::read(headers, body, limits.file_size()).await?;
-    let written = caps::guarded(ctx, &limits, async || put(ctx, path, bytes, expected).await).await?;
+    let written =
+        caps::guarded(ctx, &limits, async || put(ctx, path, bytes, expected).await).await?;
     let status = if written.created { 201 } else { 200 };
     Ok(item::json(
         status,

@@ -36,8 +36,7 @@ pub struct ZipWriter {
 
 fn too_large() -> ApiError {
     ApiError::PayloadTooLarge(
-        "the workspace is too large for a ZIP archive without ZIP64 (65,535 entries, 4 GiB)"
-            .into(),
+        "the workspace is too large for a ZIP archive without ZIP64 (65,535 entries, 4 GiB)".into(),
     )
 }
 
