@@ -6,6 +6,7 @@
 mod common;
 mod workspace_api;
 
+use chrono::{Datelike, Timelike};
 use common::{Reply, Stack, client};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
@@ -409,5 +410,47 @@ async fn downloads_are_attachments_and_the_zip_holds_every_byte_and_folder() {
     ] {
         assert!(archive.by_name(folder).is_ok(), "{folder}");
     }
+    // Entries are dated by the item's updated_at (UTC, to the two seconds MS-DOS keeps).
+    let r = call(
+        &stack,
+        Method::GET,
+        &format!("/api/workspace/{id}/files"),
+        b,
+        &[],
+        Body::None,
+    )
+    .await;
+    let item = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"] == "bin/all.bin")
+        .unwrap();
+    let updated: chrono::DateTime<chrono::Utc> =
+        item["updated_at"].as_str().unwrap().parse().unwrap();
+    let dos = archive
+        .by_name("bin/all.bin")
+        .unwrap()
+        .last_modified()
+        .unwrap();
+    assert_eq!(
+        (
+            dos.year(),
+            dos.month(),
+            dos.day(),
+            dos.hour(),
+            dos.minute(),
+            dos.second()
+        ),
+        (
+            updated.year() as u16,
+            updated.month() as u8,
+            updated.day() as u8,
+            updated.hour() as u8,
+            updated.minute() as u8,
+            (updated.second() - updated.second() % 2) as u8
+        )
+    );
     assert_common_errors(&stack, &id, "zip", Method::GET, Method::POST, &carol).await;
 }
