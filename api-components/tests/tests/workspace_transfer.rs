@@ -261,6 +261,7 @@ async fn downloads_are_attachments_and_the_zip_holds_every_byte_and_folder() {
             "# ü\n".as_bytes().to_vec(),
         ),
         ("empty.txt", "empty.txt", Vec::new()),
+        ("repeat.txt", "repeat.txt", b"hello world\n".repeat(1000)),
     ];
     for (_, url, bytes) in &files {
         put(&stack, &alice, &id, url, bytes).await;
@@ -410,6 +411,19 @@ async fn downloads_are_attachments_and_the_zip_holds_every_byte_and_folder() {
     ] {
         assert!(archive.by_name(folder).is_ok(), "{folder}");
     }
+    // Text is deflated; bytes that do not shrink are stored.
+    let repeat = archive.by_name("repeat.txt").unwrap();
+    assert_eq!(repeat.compression(), zip::CompressionMethod::Deflated);
+    assert!(
+        repeat.compressed_size() < 1000,
+        "{}",
+        repeat.compressed_size()
+    );
+    drop(repeat);
+    assert_eq!(
+        archive.by_name("bin/all.bin").unwrap().compression(),
+        zip::CompressionMethod::Stored
+    );
     // Entries are dated by the item's updated_at (UTC, to the two seconds MS-DOS keeps).
     let r = call(
         &stack,

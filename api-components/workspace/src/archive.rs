@@ -1,7 +1,7 @@
 //! `GET /api/workspace/{uuid}/zip`: the whole workspace as one ZIP archive
 //! (`application/zip`, `Content-Disposition: attachment; filename="workspace-<uuid>.zip"`):
-//! every file with its bytes and every folder as an entry of its own (empty ones included),
-//! dated by `updated_at` (UTC). Viewer or better.
+//! every file with its bytes (deflated when that makes it smaller) and every folder as an
+//! entry of its own (empty ones included), dated by `updated_at` (UTC). Viewer or better.
 //!
 //! The rows are read as a stream and appended one by one (`zipfile.rs`), so memory holds the
 //! archive and one file, not the result set besides. The archive is built before the

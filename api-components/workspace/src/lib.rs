@@ -24,9 +24,10 @@
 //! caller may not see look alike), role (403), then the handler.
 //!
 //! Every change is made in statements whose data-modifying CTEs also call `pg_notify` on
-//! `workspace_item_changed` (`notify.rs`, `migrations/README.md`), inside one transaction
-//! (`tx.rs`) that holds the workspace lock and enforces the per-workspace caps
-//! `max_workspace_files` and `max_workspace_bytes` (`caps.rs`, 413).
+//! `workspace_item_changed` (`notify.rs`, `migrations/README.md`). Every writer (file,
+//! folder, move, upload, default project) runs in one transaction (`tx.rs`) that holds the
+//! workspace lock and enforces the per-workspace caps `max_workspace_files` and
+//! `max_workspace_bytes` (`caps.rs`, 413); a delete is one statement.
 //!
 //! Beside the handlers: `access.rs` (the caller's role), `item.rs` (paths, `If-Match`, hashes,
 //! answers), `content.rs` (write bodies, JSON or octet-stream), `multipart.rs` (the
