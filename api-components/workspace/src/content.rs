@@ -88,7 +88,7 @@ pub async fn read(
 }
 
 /// The whole body, or `Err(None)` when it is longer than `max`.
-async fn collect(
+pub async fn collect(
     headers: &http::HeaderMap,
     mut body: IncomingRequestBody,
     max: usize,

@@ -8,9 +8,6 @@ use platform_core::validate::{self, WorkspacePath};
 use sha2::{Digest, Sha256};
 use spin_sdk::http::FullBody;
 
-/// The file size limit when the `max_file_size` variable is missing or not a number.
-pub const DEFAULT_MAX_FILE_SIZE: usize = 1_048_576;
-
 /// The item path from the raw (percent-encoded) URL remainder after `file/`.
 ///
 /// # Errors
@@ -73,17 +70,6 @@ pub fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
-}
-
-/// The `max_file_size` variable, in bytes.
-pub async fn max_file_size() -> usize {
-    match spin_sdk::variables::get("max_file_size").await {
-        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
-            eprintln!("workspace: max_file_size {v:?} is not a number; using the default");
-            DEFAULT_MAX_FILE_SIZE
-        }),
-        Err(_) => DEFAULT_MAX_FILE_SIZE,
-    }
 }
 
 /// The ETag of `version`.

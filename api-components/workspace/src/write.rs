@@ -4,8 +4,12 @@
 //! `UPDATE ... where version = <version>` replaces it, so of concurrent writers holding the
 //! same version exactly one wins and the others get 412 (no lost update). A file where a
 //! folder is, or under a file, is 409. Every row written is announced with `pg_notify`.
+//! The write runs in a transaction holding the workspace lock and is refused (413) when it
+//! would pass `max_workspace_files` or `max_workspace_bytes` (`caps.rs`). [`put`] is the
+//! write itself, shared by `upload.rs` and `defaults.rs`.
 
 use crate::access::Ctx;
+use crate::caps::{self, Limits};
 use crate::content;
 use crate::db;
 use crate::item;
@@ -13,7 +17,7 @@ use crate::notify::notify_item;
 use crate::reply::Reply;
 use platform_core::ApiError;
 use platform_core::validate::WorkspacePath;
-use serde_json::json;
+use serde::Serialize;
 use spin_sdk::pg::ParameterValue;
 use spin_sdk::wasip3::http_compat::IncomingRequestBody;
 
@@ -69,8 +73,42 @@ pub async fn handle(
 ) -> Result<Reply, ApiError> {
     ctx.require_write()?;
     let expected = item::if_match(headers)?;
-    let max = item::max_file_size().await;
-    let bytes = content::read(headers, body, max).await?;
+    let limits = Limits::load().await;
+    let bytes = content::read(headers, body, limits.file_size()).await?;
+    let written =
+        caps::guarded(ctx, &limits, async || put(ctx, path, bytes, expected).await).await?;
+    let status = if written.created { 201 } else { 200 };
+    Ok(item::json(
+        status,
+        &[("etag", item::etag(written.version))],
+        &written,
+    ))
+}
+
+/// A file as written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub path: String,
+    pub version: i64,
+    /// Lowercase hex.
+    pub sha256: String,
+    pub size: usize,
+    /// Whether the file is new (version 1 of a write without `If-Match`).
+    #[serde(skip)]
+    pub created: bool,
+}
+
+/// Writes file `path` with `bytes` (only over version `expected` when given), creating
+/// missing parent folders; notifies. Runs inside the caller's transaction, if any.
+///
+/// # Errors
+/// 409 for a folder at `path` or a file among its parents; 412 when `expected` is stale.
+pub async fn put(
+    ctx: &Ctx,
+    path: &WorkspacePath,
+    bytes: Vec<u8>,
+    expected: Option<i64>,
+) -> Result<Written, ApiError> {
     let sha = item::sha256(&bytes);
     let size = bytes.len();
     let mut params = vec![
@@ -91,21 +129,13 @@ pub async fn handle(
         return Err(diagnose(ctx, path, expected).await);
     };
     let version: i64 = db::column(row, "version")?;
-    let status = if expected.is_none() && version == 1 {
-        201
-    } else {
-        200
-    };
-    Ok(item::json(
-        status,
-        &[("etag", item::etag(version))],
-        &json!({
-            "path": path.path,
-            "version": version,
-            "sha256": item::hex(&sha),
-            "size": size,
-        }),
-    ))
+    Ok(Written {
+        path: path.path.clone(),
+        version,
+        sha256: item::hex(&sha),
+        size,
+        created: expected.is_none() && version == 1,
+    })
 }
 
 /// Why a write changed nothing.
