@@ -263,12 +263,7 @@ impl WsClient {
         loop {
             let message = timeout_at(deadline, self.socket.next())
                 .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "timed out; output so far: {:#?}; other messages: {:#?}",
-                        self.output, self.messages
-                    )
-                });
+                .unwrap_or_else(|_| panic!("timed out; {}", self.summary()));
             match message {
                 Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).unwrap()),
                 Some(Ok(Message::Close(_))) | None => return None,
@@ -302,21 +297,45 @@ impl WsClient {
     }
 
     /// Waits until the output of `terminal` contains `needle`; returns the output so far.
+    /// Searches only what arrived since the last look, so large outputs stay linear.
     pub async fn wait_output(&mut self, terminal: &str, needle: &str) -> String {
         let deadline = Instant::now() + PATIENCE;
+        let mut from = 0;
         loop {
-            if let Some(text) = self.output.get(terminal)
-                && text.contains(needle)
-            {
-                return text.clone();
+            if let Some(text) = self.output.get(terminal) {
+                let start = from.min(text.len());
+                if find(&text.as_bytes()[start..], needle.as_bytes()) {
+                    return text.clone();
+                }
+                from = text.len().saturating_sub(needle.len());
             }
             if !self.pump(deadline).await {
                 panic!(
-                    "connection closed waiting for {needle:?} in {terminal}: {:#?} {:#?}",
-                    self.output, self.messages
+                    "connection closed waiting for {needle:?} in {terminal}: {}",
+                    self.summary()
                 );
             }
         }
+    }
+
+    /// What was received, shortened for failure messages.
+    fn summary(&self) -> String {
+        let outputs: Vec<String> = self
+            .output
+            .iter()
+            .map(|(terminal, text)| {
+                let tail: String = text
+                    .chars()
+                    .rev()
+                    .take(1500)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                format!("{terminal} ({} bytes, ending): {tail:?}", text.len())
+            })
+            .collect();
+        format!("output: {outputs:#?}; other messages: {:#?}", self.messages)
     }
 
     /// Waits until the base64 output of `terminal` contains `needle`; returns it so far.
@@ -408,6 +427,13 @@ impl WsClient {
         }))
         .await;
     }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
 }
 
 /// The number printed after `prefix` in `text`, e.g. `pid:` in `... pid:1234: ...`.
