@@ -3,8 +3,14 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use common::ws::{Bridge, number_after};
 use serde_json::json;
+use terminal_bridge::runtime::process::ProcessRuntime;
+use terminal_bridge::runtime::{AgentStream, Runtime, RuntimeError, Sandbox};
+use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_original_input_message_runs_python_and_a_reconnect_finds_the_same_shell() {
@@ -221,4 +227,74 @@ async fn split_utf8_characters_arrive_whole_and_base64_is_exact() {
         .await; // printf '\377\376\n'
     let bytes = client.wait_bytes("bin", &[0xff, 0xfe, b'\r', b'\n']).await;
     assert!(!bytes.is_empty());
+}
+
+/// The process runtime, but starting one chosen session's sandbox takes 3 s.
+struct SlowStart {
+    inner: Arc<ProcessRuntime>,
+    slow: Arc<Mutex<Option<Uuid>>>,
+}
+
+#[async_trait::async_trait]
+impl Runtime for SlowStart {
+    fn name(&self) -> &'static str {
+        "slow-start"
+    }
+    async fn ensure(&self, session: Uuid) -> Result<Sandbox, RuntimeError> {
+        let slow = *self.slow.lock().unwrap() == Some(session);
+        if slow {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        self.inner.ensure(session).await
+    }
+    async fn connect(&self, session: Uuid) -> Result<AgentStream, RuntimeError> {
+        self.inner.connect(session).await
+    }
+    async fn stop(&self, session: Uuid) -> Result<(), RuntimeError> {
+        self.inner.stop(session).await
+    }
+    async fn list(&self) -> Result<Vec<Sandbox>, RuntimeError> {
+        self.inner.list().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowly_starting_sandbox_does_not_hold_up_the_other_sessions_of_a_socket() {
+    let slow = Arc::new(Mutex::new(None));
+    let chosen = Arc::clone(&slow);
+    let bridge = Bridge::start_wrapped(Default::default(), move |inner| {
+        Arc::new(SlowStart {
+            inner,
+            slow: chosen,
+        })
+    })
+    .await;
+    let (alice, token) = bridge.user("alice").await;
+    let fast = bridge.session(alice).await;
+    let sluggish = bridge.session(alice).await;
+    *slow.lock().unwrap() = Some(sluggish);
+
+    let mut client = bridge.connect(&token).await;
+    client.open(fast, "main").await;
+    // Input for the slow session opens it implicitly; it is kept until the shell is there.
+    client
+        .send(
+            json!({"type": "terminal_input", "sessionId": sluggish, "terminalId": "other",
+                     "input": "echo \"slow-$((3+4))\"\n"}),
+        )
+        .await;
+    client
+        .type_in(fast, "main", "echo \"fast-$((2+3))\"\n")
+        .await;
+    client.wait_output("main", "fast-5").await;
+    assert!(
+        client.messages.iter().all(|m| m["type"] != "opened"),
+        "{:?}",
+        client.messages
+    );
+
+    let opened = client.next_of("opened").await;
+    assert_eq!(opened["sessionId"], sluggish.to_string());
+    assert_eq!(opened["terminalId"], "other");
+    client.wait_output("other", "slow-7").await;
 }

@@ -27,7 +27,7 @@ use super::protocol::{
 use super::{CLOSE_PING_TIMEOUT, CLOSE_RESTART, CLOSE_TOO_BIG, close, http_error, origin_allowed};
 use crate::http::AppState;
 use crate::metrics::Metrics;
-use crate::terminals::{Attachment, DEFAULT_SIZE, TermEvent};
+use crate::terminals::{Attachment, DEFAULT_SIZE, HubError, TermEvent};
 
 /// The upgrade: refuses foreign origins with 403, then hands the socket to [`run`].
 pub async fn handler(
@@ -90,17 +90,20 @@ async fn run(mut socket: WebSocket, state: AppState, token: Option<String>) {
         return;
     };
     let (events, events_rx) = mpsc::unbounded_channel();
+    let (openings, openings_rx) = mpsc::unbounded_channel();
     let connection = Connection {
         input: TokenBucket::new(state.ws.input_rate, state.ws.input_burst),
         state,
         user,
         roles: HashMap::new(),
         terminals: HashMap::new(),
+        pending: HashMap::new(),
+        openings,
         tags: HashMap::new(),
         next_tag: 1,
         events,
     };
-    connection.serve(socket, events_rx).await;
+    connection.serve(socket, events_rx, openings_rx).await;
 }
 
 /// The user id, or `None` after closing the socket with [`CLOSE_UNAUTHORIZED`].
@@ -166,8 +169,25 @@ struct Terminal {
     text: Utf8Stream,
 }
 
+/// A terminal being opened (the sandbox may take a while to start); the socket keeps serving
+/// its other terminals meanwhile.
+struct Pending {
+    tag: u64,
+    encoding: Encoding,
+    /// Input typed before the terminal was open, sent once it is.
+    input: Vec<Bytes>,
+    /// The latest size asked for before the terminal was open.
+    resize: Option<(u16, u16)>,
+    /// Events that overtook the open's result (the scrollback, typically), forwarded after
+    /// `opened`. Bounded by the credit window: nothing is credited before they are sent.
+    early: Vec<TermEvent>,
+}
+
 /// Identifies a terminal: session and terminal id.
 type Key = (Uuid, String);
+
+/// The result of an open started by [`Connection::start_open`].
+type Opening = (Key, u64, Result<Attachment, HubError>);
 
 /// The state of one authenticated socket.
 struct Connection {
@@ -176,6 +196,9 @@ struct Connection {
     /// The user's role in each session this socket used, checked once per socket.
     roles: HashMap<Uuid, Role>,
     terminals: HashMap<Key, Terminal>,
+    pending: HashMap<Key, Pending>,
+    /// Where open tasks report; the loop reads the other end.
+    openings: mpsc::UnboundedSender<Opening>,
     /// Attachment tags (as the hub reports them) to terminals.
     tags: HashMap<u64, Key>,
     next_tag: u64,
@@ -194,6 +217,7 @@ impl Connection {
         mut self,
         mut socket: WebSocket,
         mut events: mpsc::UnboundedReceiver<(u64, TermEvent)>,
+        mut openings: mpsc::UnboundedReceiver<Opening>,
     ) {
         let stopping = self.state.shutdown.stopping();
         tokio::pin!(stopping);
@@ -218,6 +242,7 @@ impl Connection {
                     last_seen = Instant::now();
                     self.received(&mut socket, received).await
                 }
+                Some(opening) = openings.recv() => self.opened(&mut socket, opening).await,
                 Some((tag, event)) = events.recv() => self.event(&mut socket, tag, event).await,
                 event = workspace_events.recv(), if workspace_events_open => match event {
                     Ok(event) if self.roles.contains_key(&event.session()) => {
@@ -336,7 +361,10 @@ impl Connection {
                         encoding.unwrap_or_default(),
                     )
                     .await;
-                one(result, &session_id, terminal)
+                match result {
+                    Ok(reply) => reply.into_iter().collect(),
+                    Err(error) => vec![error.about(&session_id, terminal)],
+                }
             }
             ClientMessage::TerminalInput {
                 session_id,
@@ -346,7 +374,7 @@ impl Connection {
             } => {
                 let terminal = terminal_id.as_deref();
                 match self.input(&session_id, terminal, input, data).await {
-                    Ok(replies) => replies,
+                    Ok(()) => vec![],
                     Err(error) => vec![error.about(&session_id, terminal)],
                 }
             }
@@ -435,7 +463,7 @@ impl Connection {
         cols: Option<u16>,
         rows: Option<u16>,
         encoding: Encoding,
-    ) -> Result<ServerMessage, ServerMessage> {
+    ) -> Result<Option<ServerMessage>, ServerMessage> {
         let (key, role) = self.resolve(session, terminal).await?;
         let size = match (cols, rows) {
             (Some(0), _) | (_, Some(0)) => {
@@ -458,49 +486,102 @@ impl Connection {
             if let (Some((cols, rows)), true) = (size, role.can_write()) {
                 let _ = attached.attachment.resize(cols, rows);
             }
-            return Ok(ServerMessage::Opened {
+            return Ok(Some(ServerMessage::Opened {
                 session_id: key.0,
                 terminal_id: key.1,
                 created: false,
                 replayed: 0,
-            });
+            }));
         }
-        self.attach(key, size.unwrap_or(DEFAULT_SIZE), encoding)
-            .await
+        if let Some(pending) = self.pending.get_mut(&key) {
+            pending.encoding = encoding;
+            if role.can_write() && size.is_some() {
+                pending.resize = size;
+            }
+            return Ok(None);
+        }
+        self.start_open(key, size.unwrap_or(DEFAULT_SIZE), encoding);
+        Ok(None)
     }
 
-    /// Attaches a terminal this connection has not attached yet.
-    async fn attach(
-        &mut self,
-        key: Key,
-        size: (u16, u16),
-        encoding: Encoding,
-    ) -> Result<ServerMessage, ServerMessage> {
+    /// Starts attaching a terminal this connection has neither attached nor pending; the
+    /// result arrives as an [`Opening`].
+    fn start_open(&mut self, key: Key, size: (u16, u16), encoding: Encoding) {
         let tag = self.next_tag;
         self.next_tag += 1;
-        let attachment = self
-            .state
-            .hub
-            .open(key.0, &key.1, size, tag, self.events.clone())
-            .await
-            .map_err(|err| ServerMessage::error(err.code(), err.to_string()))?;
+        self.tags.insert(tag, key.clone());
+        self.pending.insert(
+            key.clone(),
+            Pending {
+                tag,
+                encoding,
+                input: Vec::new(),
+                resize: None,
+                early: Vec::new(),
+            },
+        );
+        let hub = Arc::clone(&self.state.hub);
+        let events = self.events.clone();
+        let openings = self.openings.clone();
+        tokio::spawn(async move {
+            let result = hub.open(key.0, &key.1, size, tag, events).await;
+            // If the socket is gone, dropping the attachment detaches it.
+            let _ = openings.send((key, tag, result));
+        });
+    }
+
+    /// An open finished: `opened` (then what arrived meanwhile), or the error.
+    async fn opened(&mut self, socket: &mut WebSocket, (key, tag, result): Opening) -> Flow {
+        if self
+            .pending
+            .get(&key)
+            .is_none_or(|pending| pending.tag != tag)
+        {
+            // Detached while opening: dropping the attachment detaches it.
+            return Flow::Continue;
+        }
+        let Some(pending) = self.pending.remove(&key) else {
+            return Flow::Continue;
+        };
+        let attachment = match result {
+            Ok(attachment) => attachment,
+            Err(err) => {
+                self.tags.remove(&tag);
+                let error = ServerMessage::error(err.code(), err.to_string())
+                    .about(&key.0.to_string(), Some(&key.1));
+                return self.send(socket, error).await;
+            }
+        };
+        if let Some((cols, rows)) = pending.resize {
+            let _ = attachment.resize(cols, rows);
+        }
+        for input in pending.input {
+            let _ = attachment.input(input);
+        }
         let opened = ServerMessage::Opened {
             session_id: key.0,
             terminal_id: key.1.clone(),
             created: attachment.opened.created,
             replayed: attachment.opened.replay,
         };
-        self.tags.insert(tag, key.clone());
         self.terminals.insert(
             key,
             Terminal {
                 attachment,
                 tag,
-                encoding,
+                encoding: pending.encoding,
                 text: Utf8Stream::default(),
             },
         );
-        Ok(opened)
+        if let Flow::Stop = self.send(socket, opened).await {
+            return Flow::Stop;
+        }
+        for event in pending.early {
+            if let Flow::Stop = self.event(socket, tag, event).await {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
     }
 
     async fn input(
@@ -509,7 +590,7 @@ impl Connection {
         terminal: Option<&str>,
         input: Option<String>,
         data: Option<String>,
-    ) -> Result<Vec<ServerMessage>, ServerMessage> {
+    ) -> Result<(), ServerMessage> {
         let (key, role) = self.resolve(session, terminal).await?;
         if !role.can_write() {
             return Err(ServerMessage::error(
@@ -539,21 +620,20 @@ impl Connection {
                 ),
             ));
         }
-        let mut replies = Vec::new();
-        if !self.terminals.contains_key(&key) {
-            replies.push(
-                self.attach(key.clone(), DEFAULT_SIZE, Encoding::Utf8)
-                    .await?,
-            );
-        }
+        self.state.workspaces.touch(key.0);
         if let Some(attached) = self.terminals.get(&key) {
-            attached
+            return attached
                 .attachment
                 .input(bytes)
-                .map_err(|err| ServerMessage::error(err.code(), err.to_string()))?;
-            self.state.workspaces.touch(key.0);
+                .map_err(|err| ServerMessage::error(err.code(), err.to_string()));
         }
-        Ok(replies)
+        if !self.pending.contains_key(&key) {
+            self.start_open(key.clone(), DEFAULT_SIZE, Encoding::Utf8);
+        }
+        if let Some(pending) = self.pending.get_mut(&key) {
+            pending.input.push(bytes);
+        }
+        Ok(())
     }
 
     async fn resize(
@@ -575,6 +655,10 @@ impl Connection {
                 "bad_request",
                 "cols and rows must be at least 1",
             ));
+        }
+        if let Some(pending) = self.pending.get_mut(&key) {
+            pending.resize = Some((cols, rows));
+            return Ok(());
         }
         let attached = self.terminals.get(&key).ok_or_else(not_open)?;
         attached
@@ -612,9 +696,12 @@ impl Connection {
         terminal: Option<&str>,
     ) -> Result<ServerMessage, ServerMessage> {
         let (key, _) = self.resolve(session, terminal).await?;
-        let attached = self.terminals.remove(&key).ok_or_else(not_open)?;
-        self.tags.remove(&attached.tag);
-        drop(attached);
+        if let Some(pending) = self.pending.remove(&key) {
+            self.tags.remove(&pending.tag);
+        } else {
+            let attached = self.terminals.remove(&key).ok_or_else(not_open)?;
+            self.tags.remove(&attached.tag);
+        }
         Ok(ServerMessage::Detached {
             session_id: key.0,
             terminal_id: key.1,
@@ -627,6 +714,10 @@ impl Connection {
         let Some(key) = self.tags.get(&tag).cloned() else {
             return Flow::Continue;
         };
+        if let Some(pending) = self.pending.get_mut(&key) {
+            pending.early.push(event);
+            return Flow::Continue;
+        }
         let (session_id, terminal_id) = key.clone();
         let message = match event {
             TermEvent::Output(data) => {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use terminal_bridge::AppState;
+use terminal_bridge::runtime::Runtime;
 use terminal_bridge::runtime::process::ProcessRuntime;
 use terminal_bridge::workspaces::Workspaces;
 use terminal_bridge::ws::WsConfig;
@@ -59,6 +60,8 @@ pub struct Bridge {
     pub db: TestDb,
     pub admin: Client,
     pub runtime: Arc<ProcessRuntime>,
+    /// What the bridge uses: `runtime` itself, or a test wrapper around it.
+    pub served: Arc<dyn Runtime>,
     pub instance: Instance,
     pub config: WsConfig,
     _sandboxes: tempfile::TempDir,
@@ -70,17 +73,27 @@ impl Bridge {
     }
 
     pub async fn start_with(config: WsConfig) -> Bridge {
+        Self::start_wrapped(config, |runtime| runtime).await
+    }
+
+    /// A bridge whose runtime is `wrap` applied to the process runtime.
+    pub async fn start_wrapped(
+        config: WsConfig,
+        wrap: impl FnOnce(Arc<ProcessRuntime>) -> Arc<dyn Runtime>,
+    ) -> Bridge {
         let (db, admin) = TestDb::migrated().await;
         let sandboxes = tempfile::tempdir().unwrap();
         let runtime = Arc::new(ProcessRuntime::new(
             test_support::binary("pod-agent"),
             sandboxes.path().to_path_buf(),
         ));
-        let instance = Self::instance(&db, &runtime, config.clone()).await;
+        let served = wrap(Arc::clone(&runtime));
+        let instance = Self::instance(&db, &served, config.clone()).await;
         Bridge {
             db,
             admin,
             runtime,
+            served,
             instance,
             config,
             _sandboxes: sandboxes,
@@ -88,11 +101,7 @@ impl Bridge {
     }
 
     /// A new bridge instance on the same database and sandboxes (as after a restart).
-    pub async fn instance(
-        db: &TestDb,
-        runtime: &Arc<ProcessRuntime>,
-        config: WsConfig,
-    ) -> Instance {
+    pub async fn instance(db: &TestDb, runtime: &Arc<dyn Runtime>, config: WsConfig) -> Instance {
         let database = terminal_bridge::config::database_config(&db.url).unwrap();
         let pool = terminal_bridge::db::pool(&database, 4).unwrap();
         let workspaces = Workspaces::new(runtime.clone());
@@ -123,7 +132,7 @@ impl Bridge {
 
     /// Shuts the instance down gracefully and starts a new one.
     pub async fn restart(&mut self) {
-        let fresh = Self::instance(&self.db, &self.runtime, self.config.clone()).await;
+        let fresh = Self::instance(&self.db, &self.served, self.config.clone()).await;
         let old = std::mem::replace(&mut self.instance, fresh);
         old.shut_down().await;
     }
