@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::ws::{Bridge, PATIENCE, close_code, metric, number_after};
+use common::ws::{Bridge, PATIENCE, WsClient, close_code, metric, number_after};
 use futures_util::SinkExt;
 use serde_json::json;
 use terminal_bridge::runtime::Runtime;
@@ -238,4 +238,46 @@ async fn a_graceful_shutdown_asks_clients_to_reconnect_and_keeps_the_shell() {
         }
     };
     assert_eq!(close_code(&frame), 1012);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_the_real_binary_asks_clients_to_reconnect_and_exits_cleanly() {
+    let bridge = Bridge::start().await;
+    let (alice, token) = bridge.user("alice").await;
+    let session = bridge.session(alice).await;
+    let sandboxes = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", test_support::free_port());
+    let mut process = test_support::ChildGuard::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_terminal-bridge"))
+            .args(["serve", "--listen", &listen])
+            .env("DATABASE_URL", &bridge.db.url)
+            .env("BRIDGE_AGENT_BIN", test_support::binary("pod-agent"))
+            .env("BRIDGE_SANDBOX_DIR", sandboxes.path())
+            .env("RUST_LOG", "info"),
+    )
+    .unwrap();
+    let health = format!("http://{listen}/healthz");
+    tokio::task::spawn_blocking(move || test_support::wait_for_http(&health, PATIENCE))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let mut client = WsClient::connect(format!("ws://{listen}/ws?token={token}")).await;
+    client.next_of("ready").await;
+    client.open(session, "main").await;
+    client
+        .type_in(session, "main", "echo \"up-$((4*4))\"\n")
+        .await;
+    client.wait_output("main", "up-16").await;
+
+    let status = tokio::task::spawn_blocking(move || {
+        let status = process.terminate(PATIENCE);
+        (status, process.log())
+    });
+    let reconnect = client.next_of("reconnect").await;
+    assert!(!reconnect["reason"].as_str().unwrap().is_empty());
+    assert_eq!(close_code(&client.closed().await), 1012);
+    let (status, log) = status.await.unwrap();
+    let status = status.unwrap().expect("the bridge exited by itself");
+    assert!(status.success(), "{status}: {log}");
 }

@@ -66,6 +66,17 @@ impl Hub {
 
     fn slot(&self, session: Uuid) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = slots.get(&session) {
+            return Arc::clone(slot);
+        }
+        // Forget sessions whose agent connection is gone and that nobody is connecting to
+        // (only the map holds the slot), so the map does not grow with every session ever seen.
+        slots.retain(|_, slot| {
+            Arc::strong_count(slot) > 1
+                || slot
+                    .try_lock()
+                    .map_or(true, |conn| conn.as_ref().is_some_and(|c| c.is_alive()))
+        });
         Arc::clone(slots.entry(session).or_default())
     }
 
