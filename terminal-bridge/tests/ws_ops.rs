@@ -281,3 +281,33 @@ async fn sigterm_on_the_real_binary_asks_clients_to_reconnect_and_exits_cleanly(
     let status = status.unwrap().expect("the bridge exited by itself");
     assert!(status.success(), "{status}: {log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_that_cannot_start_is_reported_and_the_socket_stays_usable() {
+    let state_dir = tempfile::tempdir().unwrap();
+    let dir = state_dir.path().to_path_buf();
+    let bridge = Bridge::start_wrapped(WsConfig::default(), move |_| {
+        std::sync::Arc::new(terminal_bridge::runtime::process::ProcessRuntime::new(
+            "/nonexistent/pod-agent".into(),
+            dir,
+        ))
+    })
+    .await;
+    let (alice, token) = bridge.user("alice").await;
+    let session = bridge.session(alice).await;
+    let mut client = bridge.connect(&token).await;
+    client
+        .send(json!({"type": "open", "sessionId": session, "terminalId": "main"}))
+        .await;
+    let error = client.next_of("error").await;
+    assert_eq!(error["code"], "unavailable", "{error}");
+    assert_eq!(error["sessionId"], session.to_string());
+    assert!(!error["message"].as_str().unwrap().is_empty());
+    client.send(json!({"type": "ping"})).await;
+    client.next_of("pong").await;
+    let text = bridge.metrics().await;
+    assert_eq!(
+        metric(&text, "bridge_ws_errors_total{code=\"unavailable\"}"),
+        1.0
+    );
+}

@@ -24,7 +24,9 @@ use super::limits::{TokenBucket, Utf8Stream, liveness_deadline};
 use super::protocol::{
     ClientMessage, DEFAULT_TERMINAL, Encoding, ServerMessage, valid_terminal_id,
 };
-use super::{CLOSE_PING_TIMEOUT, CLOSE_RESTART, CLOSE_TOO_BIG, close, http_error, origin_allowed};
+use super::{
+    CLOSE_PING_TIMEOUT, CLOSE_RESTART, CLOSE_TOO_BIG, close, http_error, origin_allowed, send,
+};
 use crate::http::AppState;
 use crate::metrics::Metrics;
 use crate::terminals::{Attachment, DEFAULT_SIZE, HubError, TermEvent};
@@ -263,7 +265,7 @@ impl Connection {
                         self.state.metrics.error("ping_timeout");
                         close(&mut socket, CLOSE_PING_TIMEOUT, "no answer to pings").await;
                         Flow::Stop
-                    } else if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    } else if !send(&mut socket, Message::Ping(Bytes::new()), deadline).await {
                         Flow::Stop
                     } else {
                         Flow::Continue
@@ -282,9 +284,10 @@ impl Connection {
         if let Some(code) = message.error_code() {
             self.state.metrics.error(code);
         }
-        match socket.send(Message::Text(message.to_json().into())).await {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Stop,
+        let limit = liveness_deadline(self.state.ws.ping_interval);
+        match send(socket, Message::Text(message.to_json().into()), limit).await {
+            true => Flow::Continue,
+            false => Flow::Stop,
         }
     }
 

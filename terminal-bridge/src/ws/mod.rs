@@ -120,6 +120,18 @@ pub fn http_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// How long a close frame may take to leave: the client may have stopped reading.
+const CLOSE_SEND_LIMIT: Duration = Duration::from_secs(2);
+
+/// Sends one message within `limit`; false if the client is gone or has not taken it in time
+/// (a client that stopped reading must not hold its connection task forever).
+pub async fn send(socket: &mut WebSocket, message: Message, limit: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(limit, socket.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
 /// Sends a close frame (best effort: the client may be gone).
 pub async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     // Close reasons are limited to 123 bytes.
@@ -127,12 +139,11 @@ pub async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     while reason.len() > 123 {
         reason.pop();
     }
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let _ = send(socket, frame, CLOSE_SEND_LIMIT).await;
 }
 
 /// Close code: the server restarts (RFC 6455 registry: 1012 Service Restart).

@@ -21,7 +21,7 @@ use super::limits::{TokenBucket, liveness_deadline};
 use super::protocol::valid_terminal_id;
 use super::{
     CLOSE_FORBIDDEN, CLOSE_PING_TIMEOUT, CLOSE_RATE_LIMITED, CLOSE_RESTART, CLOSE_TOO_BIG, close,
-    http_error,
+    http_error, send,
 };
 use crate::http::AppState;
 use crate::terminals::{DEFAULT_SIZE, TermEvent};
@@ -179,7 +179,7 @@ async fn run(
             Some((_, event)) = events_rx.recv() => match event {
                 TermEvent::Output(data) => {
                     let len = data.len();
-                    if socket.send(Message::Binary(data)).await.is_err() {
+                    if !send(&mut socket, Message::Binary(data), deadline).await {
                         break;
                     }
                     attachment.credit(len);
@@ -213,7 +213,7 @@ async fn run(
                     close(&mut socket, CLOSE_PING_TIMEOUT, "no answer to pings").await;
                     break;
                 }
-                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                if !send(&mut socket, Message::Ping(Bytes::new()), deadline).await {
                     break;
                 }
             }
