@@ -100,4 +100,17 @@ async fn foreign_origins_are_refused_before_the_upgrade() {
     allowed.next_of("ready").await;
     // No Origin at all (websocat, scripts) is allowed.
     bridge.connect(&token).await;
+
+    // Plain HTTP on the WebSocket endpoints gets the API's error shape.
+    for path in ["/ws", "/ws/sessions/x/terminals/main"] {
+        let url = bridge.http(path);
+        let response = tokio::task::spawn_blocking(move || {
+            test_support::http_get(&url, Duration::from_secs(5)).unwrap()
+        })
+        .await
+        .unwrap();
+        assert!((400..500).contains(&response.status), "{response:?}");
+        let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(body["error"]["code"], "websocket_required", "{body}");
+    }
 }

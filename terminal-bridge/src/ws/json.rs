@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use agent_protocol::ExitStatus;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -36,11 +37,15 @@ pub async fn handler(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if let Some(refusal) = refuse_before_upgrade(&state, &headers) {
         return refusal;
     }
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return not_a_websocket(&rejection),
+    };
     let token = auth::presented_token(&headers, query.get("token").map(String::as_str));
     upgrade
         .max_message_size(state.ws.max_message_bytes)
@@ -66,6 +71,15 @@ pub fn refuse_before_upgrade(state: &AppState, headers: &HeaderMap) -> Option<Re
         ));
     }
     None
+}
+
+/// The answer to a plain HTTP request (or a broken handshake) on a WebSocket endpoint.
+pub fn not_a_websocket(rejection: &WebSocketUpgradeRejection) -> Response {
+    http_error(
+        rejection.status(),
+        "websocket_required",
+        &format!("this endpoint speaks WebSocket only: {rejection}"),
+    )
 }
 
 /// Counts an open WebSocket in the metrics while alive.
@@ -231,7 +245,6 @@ impl Connection {
         let deadline = liveness_deadline(self.state.ws.ping_interval);
         loop {
             let flow = tokio::select! {
-                biased;
                 () = &mut stopping => {
                     let reconnect = ServerMessage::Reconnect {
                         reason: "the server is restarting; connect again".into(),

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use agent_protocol::ExitStatus;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,7 +17,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::auth::{self, AuthError, Role};
-use super::json::{OpenSocket, refuse_before_upgrade};
+use super::json::{OpenSocket, not_a_websocket, refuse_before_upgrade};
 use super::limits::{TokenBucket, liveness_deadline};
 use super::protocol::valid_terminal_id;
 use super::{
@@ -34,11 +35,15 @@ pub async fn handler(
     Path((session, terminal)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if let Some(refusal) = refuse_before_upgrade(&state, &headers) {
         return refusal;
     }
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return not_a_websocket(&rejection),
+    };
     let Some(token) = auth::presented_token(&headers, query.get("token").map(String::as_str))
     else {
         state.metrics.auth_failure("missing");
@@ -140,7 +145,6 @@ async fn run(
     let deadline = liveness_deadline(state.ws.ping_interval);
     loop {
         tokio::select! {
-            biased;
             () = &mut stopping => {
                 close(&mut socket, CLOSE_RESTART, "server restarting; connect again").await;
                 break;
