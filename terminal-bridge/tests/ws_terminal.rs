@@ -185,6 +185,17 @@ async fn terminals_are_independent_resizable_closable_and_report_their_exit() {
     assert_eq!(exit["terminalId"], "one");
     assert!(exit["signal"].is_i64() || exit["code"].is_i64(), "{exit}");
 
+    // A resize of a terminal this socket has not opened opens it, with that size.
+    client
+        .send(
+            json!({"type": "resize", "sessionId": session, "terminalId": "three",
+                     "cols": 70, "rows": 15}),
+        )
+        .await;
+    assert_eq!(client.next_of("opened").await["terminalId"], "three");
+    client.type_in(session, "three", "stty size\n").await;
+    client.wait_output("three", "15 70").await;
+
     // Closing a terminal that does not exist is not_found.
     client
         .send(json!({"type": "close", "sessionId": session, "terminalId": "nope"}))

@@ -676,11 +676,16 @@ impl Connection {
             pending.resize = Some((cols, rows));
             return Ok(());
         }
-        let attached = self.terminals.get(&key).ok_or_else(not_open)?;
-        attached
-            .attachment
-            .resize(cols, rows)
-            .map_err(|err| ServerMessage::error(err.code(), err.to_string()))
+        match self.terminals.get(&key) {
+            Some(attached) => attached
+                .attachment
+                .resize(cols, rows)
+                .map_err(|err| ServerMessage::error(err.code(), err.to_string())),
+            None => {
+                self.start_open(key, (cols, rows), Encoding::Utf8);
+                Ok(())
+            }
+        }
     }
 
     async fn close_terminal(

@@ -24,11 +24,11 @@ pub enum Encoding {
 
 /// A message from the client.
 #[derive(Debug, Deserialize)]
+/// Unknown fields are ignored, so clients may send more than this protocol reads.
 #[serde(
     tag = "type",
     rename_all = "snake_case",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
+    rename_all_fields = "camelCase"
 )]
 pub enum ClientMessage {
     /// The token, when neither the header nor `?token=` carried it; only as first message.
@@ -49,6 +49,7 @@ pub enum ClientMessage {
         input: Option<String>,
         data: Option<String>,
     },
+    /// Resizes a terminal; opens it first (with that size) if this connection has not.
     Resize {
         session_id: String,
         terminal_id: Option<String>,
@@ -273,6 +274,48 @@ mod tests {
             json,
             serde_json::json!({"type":"terminal_output","sessionId":session,
                 "terminalId":"main","output":"42\r\n"})
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let msg: ClientMessage =
+            serde_json::from_str(r#"{"type":"resize","sessionId":"s","cols":80,"rows":24,"ts":1}"#)
+                .unwrap();
+        assert!(
+            matches!(msg, ClientMessage::Resize { cols: 80, .. }),
+            "{msg:?}"
+        );
+    }
+
+    #[test]
+    fn workspace_events_become_client_messages() {
+        let session = Uuid::nil();
+        let event = WorkspaceEvent::FileChanged {
+            session,
+            path: "src/a.py".into(),
+            version: Some(4),
+            deleted: false,
+            origin: "shell".into(),
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&ServerMessage::from(event).to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type":"file_changed","sessionId":session,"path":"src/a.py",
+                "version":4,"origin":"shell","deleted":false})
+        );
+        let status = WorkspaceEvent::WorkspaceStatus {
+            session,
+            state: "running".into(),
+            message: None,
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&ServerMessage::from(status).to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type":"workspace_status","sessionId":session,
+                "state":"running","message":null})
         );
     }
 
