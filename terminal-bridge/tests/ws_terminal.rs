@@ -57,9 +57,18 @@ async fn two_clients_share_a_terminal_and_a_viewer_may_watch_but_not_type() {
     let mut owner = bridge.connect(&alice_token).await;
     let mut second = bridge.connect(&alice_token).await;
     let mut viewer = bridge.connect(&bob_token).await;
-    owner.open(session, "main").await;
+    owner
+        .send(json!({"type": "open", "sessionId": session, "cols": 100, "rows": 30}))
+        .await;
+    owner.next_of("opened").await;
     second.open(session, "main").await;
-    viewer.open(session, "main").await;
+    // The viewer's size is not applied: it would change the terminal for everyone.
+    viewer
+        .send(json!({"type": "open", "sessionId": session, "cols": 50, "rows": 10}))
+        .await;
+    viewer.next_of("opened").await;
+    owner.type_in(session, "main", "stty size\n").await;
+    owner.wait_output("main", "30 100").await;
 
     owner
         .type_in(session, "main", "echo \"both-$((40+2))\"\n")

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use super::HubError;
+use super::{DEFAULT_SIZE, HubError};
 use crate::metrics::Metrics;
 use crate::runtime::AgentStream;
 
@@ -75,6 +75,9 @@ struct StreamEntry {
 #[derive(Default)]
 struct State {
     streams: HashMap<u32, StreamEntry>,
+    /// The last size asked for per terminal, used by opens that name none (a viewer's, or an
+    /// implicit one), so that they do not shrink the terminal everyone else sees.
+    sizes: HashMap<String, (u16, u16)>,
     requests: HashMap<u32, oneshot::Sender<Result<(), Failure>>>,
     /// Why the connection is gone, once it is.
     lost: Option<String>,
@@ -162,23 +165,31 @@ impl AgentConn {
             .map_err(|_| HubError::Unavailable("the connection to the workspace was lost".into()))
     }
 
-    /// Opens or attaches terminal `terminal` for one client. Output and the end of the
-    /// attachment arrive on `events` tagged with `tag`.
+    /// Opens or attaches terminal `terminal` for one client, at `size` (or else the last size
+    /// asked for, or [`DEFAULT_SIZE`]). Output and the end of the attachment arrive on
+    /// `events` tagged with `tag`.
     pub async fn open(
         self: &Arc<Self>,
         terminal: &str,
-        (cols, rows): (u16, u16),
+        size: Option<(u16, u16)>,
         window: u32,
         tag: u64,
         events: EventSender,
     ) -> Result<Attachment, HubError> {
         let stream = self.id();
         let (answer, answered) = oneshot::channel();
-        {
+        let (cols, rows) = {
             let mut state = self.state();
             if let Some(reason) = &state.lost {
                 return Err(HubError::Unavailable(reason.clone()));
             }
+            let size = match size {
+                Some(size) => {
+                    state.sizes.insert(terminal.to_owned(), size);
+                    size
+                }
+                None => state.sizes.get(terminal).copied().unwrap_or(DEFAULT_SIZE),
+            };
             state.streams.insert(
                 stream,
                 StreamEntry {
@@ -187,11 +198,13 @@ impl AgentConn {
                     opening: Some(answer),
                 },
             );
-        }
+            size
+        };
         // From here on, dropping `attachment` (an error, or the caller giving up) cleans up.
         let mut attachment = Attachment {
             conn: Arc::clone(self),
             stream,
+            terminal: terminal.to_owned(),
             opened: Opened {
                 created: false,
                 pid: 0,
@@ -369,6 +382,7 @@ impl AgentConn {
 pub struct Attachment {
     conn: Arc<AgentConn>,
     stream: u32,
+    terminal: String,
     /// The agent's answer to the open.
     pub opened: Opened,
     /// The agent already ended the stream (exit, detach, lost): nothing to detach.
@@ -392,6 +406,10 @@ impl Attachment {
 
     /// Changes the terminal's size (for every client of the terminal).
     pub fn resize(&self, cols: u16, rows: u16) -> Result<(), HubError> {
+        self.conn
+            .state()
+            .sizes
+            .insert(self.terminal.clone(), (cols, rows));
         self.conn.send(Frame::Resize {
             stream: self.stream,
             cols,

@@ -15,7 +15,7 @@ pub mod agent;
 
 pub use agent::{AgentConn, Attachment, EventSender, Opened, TermEvent};
 
-/// Terminal size used when a client does not say.
+/// Terminal size used when nobody has said one.
 pub const DEFAULT_SIZE: (u16, u16) = (80, 24);
 
 /// Why a terminal operation failed. `code()` is the error code clients see.
@@ -109,7 +109,7 @@ impl Hub {
         &self,
         session: Uuid,
         terminal: &str,
-        size: (u16, u16),
+        size: Option<(u16, u16)>,
         tag: u64,
         events: EventSender,
     ) -> Result<Attachment, HubError> {

@@ -30,7 +30,7 @@ use super::{
 };
 use crate::http::AppState;
 use crate::metrics::Metrics;
-use crate::terminals::{Attachment, DEFAULT_SIZE, HubError, TermEvent};
+use crate::terminals::{Attachment, HubError, TermEvent};
 
 /// The upgrade: refuses foreign origins with 403, then hands the socket to [`run`].
 pub async fn handler(
@@ -516,13 +516,15 @@ impl Connection {
             }
             return Ok(None);
         }
-        self.start_open(key, size.unwrap_or(DEFAULT_SIZE), encoding);
+        // A viewer's size would change the terminal for everyone: it gets the current one.
+        let size = size.filter(|_| role.can_write());
+        self.start_open(key, size, encoding);
         Ok(None)
     }
 
     /// Starts attaching a terminal this connection has neither attached nor pending; the
     /// result arrives as an [`Opening`].
-    fn start_open(&mut self, key: Key, size: (u16, u16), encoding: Encoding) {
+    fn start_open(&mut self, key: Key, size: Option<(u16, u16)>, encoding: Encoding) {
         let tag = self.next_tag;
         self.next_tag += 1;
         self.tags.insert(tag, key.clone());
@@ -644,7 +646,7 @@ impl Connection {
                 .map_err(|err| ServerMessage::error(err.code(), err.to_string()));
         }
         if !self.pending.contains_key(&key) {
-            self.start_open(key.clone(), DEFAULT_SIZE, Encoding::Utf8);
+            self.start_open(key.clone(), None, Encoding::Utf8);
         }
         if let Some(pending) = self.pending.get_mut(&key) {
             pending.input.push(bytes);
@@ -682,7 +684,7 @@ impl Connection {
                 .resize(cols, rows)
                 .map_err(|err| ServerMessage::error(err.code(), err.to_string())),
             None => {
-                self.start_open(key, (cols, rows), Encoding::Utf8);
+                self.start_open(key, Some((cols, rows)), Encoding::Utf8);
                 Ok(())
             }
         }

@@ -25,7 +25,7 @@ use super::{
     http_error, send,
 };
 use crate::http::AppState;
-use crate::terminals::{DEFAULT_SIZE, TermEvent};
+use crate::terminals::TermEvent;
 
 /// Close code: the agent ended the attachment (e.g. the client read too slowly).
 pub const CLOSE_DETACHED: u16 = 4000;
@@ -80,9 +80,12 @@ pub async fn handler(
         Err(err) => return refused(&state, err),
     };
     let size = match (query.get("cols"), query.get("rows")) {
-        (None, None) => DEFAULT_SIZE,
+        (None, None) => None,
         (Some(cols), Some(rows)) => match (cols.parse::<u16>(), rows.parse::<u16>()) {
-            (Ok(cols), Ok(rows)) if cols > 0 && rows > 0 => (cols, rows),
+            // A viewer's size would change the terminal for everyone: it gets the current one.
+            (Ok(cols), Ok(rows)) if cols > 0 && rows > 0 => {
+                Some((cols, rows)).filter(|_| role.can_write())
+            }
             _ => {
                 return http_error(
                     StatusCode::BAD_REQUEST,
@@ -123,7 +126,7 @@ async fn run(
     session: Uuid,
     terminal: String,
     role: Role,
-    size: (u16, u16),
+    size: Option<(u16, u16)>,
 ) {
     let _tracked = state.shutdown.track();
     let _open = OpenSocket::new(&state.metrics);
