@@ -229,7 +229,12 @@ impl AgentConn {
             }
             Ok(Ok(Err((_, message)))) => {
                 attachment.ended = true;
-                Err(HubError::Agent(message))
+                // `lose` answers pending opens with its reason after marking us dead.
+                Err(if self.is_alive() {
+                    HubError::Agent(message)
+                } else {
+                    HubError::Unavailable(message)
+                })
             }
             Ok(Err(_)) => {
                 attachment.ended = true;
