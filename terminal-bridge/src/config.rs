@@ -30,7 +30,7 @@ pub enum Command {
     /// Apply the embedded database migrations that are not applied yet, then exit.
     Migrate,
     /// Apply the migrations, then serve HTTP until SIGTERM or Ctrl-C.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +38,68 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "BRIDGE_LISTEN", default_value = "127.0.0.1:8001")]
     pub listen: SocketAddr,
+
+    /// Database connections for request handlers (token checks, session access).
+    #[arg(long, env = "BRIDGE_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+
+    #[command(flatten)]
+    pub runtime: crate::runtime::config::RuntimeArgs,
+
+    #[command(flatten)]
+    pub ws: WsArgs,
+}
+
+/// WebSocket limits; see [`crate::ws::WsConfig`].
+#[derive(Debug, Args)]
+pub struct WsArgs {
+    /// Largest WebSocket message a client may send, in bytes.
+    #[arg(long, env = "BRIDGE_WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub ws_max_message_bytes: usize,
+
+    /// Terminal input per connection, in bytes per second.
+    #[arg(long, env = "BRIDGE_WS_INPUT_RATE", default_value_t = 64 * 1024)]
+    pub ws_input_rate: u64,
+
+    /// Terminal input a connection may send in one burst, in bytes.
+    #[arg(long, env = "BRIDGE_WS_INPUT_BURST", default_value_t = 256 * 1024)]
+    pub ws_input_burst: u64,
+
+    /// Seconds between pings; a client silent for two intervals is disconnected.
+    #[arg(long, env = "BRIDGE_WS_PING_INTERVAL_SECS", default_value_t = 20)]
+    pub ws_ping_interval_secs: u64,
+
+    /// Seconds `/ws` waits for the `auth` message when no token came with the request.
+    #[arg(long, env = "BRIDGE_WS_AUTH_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_auth_timeout_secs: u64,
+
+    /// Origins allowed to open WebSockets, comma-separated (`*` for any). Unset: pages of
+    /// the bridge's own host name only. Requests without `Origin` are always allowed.
+    #[arg(long, env = "CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+
+    /// Terminal output in flight per client per terminal, in bytes.
+    #[arg(long, env = "BRIDGE_TERMINAL_WINDOW_BYTES", default_value_t = 256 * 1024)]
+    pub terminal_window_bytes: u32,
+
+    /// Seconds a shutdown waits for WebSocket clients to be told.
+    #[arg(long, env = "BRIDGE_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl WsArgs {
+    pub fn config(&self) -> crate::ws::WsConfig {
+        crate::ws::WsConfig {
+            max_message_bytes: self.ws_max_message_bytes.max(1024),
+            input_rate: self.ws_input_rate.max(1),
+            input_burst: self.ws_input_burst,
+            ping_interval: Duration::from_secs(self.ws_ping_interval_secs.max(1)),
+            auth_timeout: Duration::from_secs(self.ws_auth_timeout_secs.max(1)),
+            allowed_origins: crate::ws::parse_origins(self.cors_origins.as_deref()),
+            output_window: self.terminal_window_bytes,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+        }
+    }
 }
 
 impl Cli {
@@ -88,6 +150,10 @@ mod tests {
             panic!("expected serve");
         };
         assert_eq!(args.listen, "127.0.0.1:8001".parse().unwrap());
+        let ws = args.ws.config();
+        assert_eq!(ws.max_message_bytes, 64 * 1024);
+        assert_eq!(ws.ping_interval, Duration::from_secs(20));
+        assert_eq!(ws.allowed_origins, None);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The HTTP API: liveness and readiness probes.
+//! The HTTP API: liveness and readiness probes, Prometheus metrics and the WebSockets
+//! (`/ws`, `/ws/sessions/{uuid}/terminals/{id}`; see [`crate::ws`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,11 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+use crate::terminals::Hub;
+use crate::workspaces::Workspaces;
+use crate::ws::{self, WsConfig};
 
 /// `/readyz` answers 503 when the database has not answered `select 1` within this time.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(1);
@@ -20,11 +26,41 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct AppState {
     /// The database, pinged by `/readyz`.
     pub db: Arc<Db>,
+    /// Connections for request handlers (token checks, session access).
+    pub pool: deadpool_postgres::Pool,
+    /// The sandboxes and their events.
+    pub workspaces: Arc<Workspaces>,
+    /// Agent connections and terminal attachments.
+    pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
+    /// WebSocket limits and timeouts.
+    pub ws: Arc<WsConfig>,
+    /// Tells WebSockets that the server is stopping.
+    pub shutdown: Shutdown,
 }
 
 impl AppState {
-    pub fn new(db: Db) -> AppState {
-        AppState { db: Arc::new(db) }
+    pub fn new(
+        db: Db,
+        pool: deadpool_postgres::Pool,
+        workspaces: Arc<Workspaces>,
+        ws: WsConfig,
+        metrics: Arc<Metrics>,
+    ) -> AppState {
+        let hub = Hub::new(
+            Arc::clone(&workspaces),
+            Arc::clone(&metrics),
+            ws.output_window,
+        );
+        AppState {
+            db: Arc::new(db),
+            pool,
+            workspaces,
+            hub,
+            metrics,
+            ws: Arc::new(ws),
+            shutdown: Shutdown::default(),
+        }
     }
 }
 
@@ -33,12 +69,30 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/ws", get(ws::json::handler))
+        .route(
+            "/ws/sessions/{session}/terminals/{terminal}",
+            get(ws::raw::handler),
+        )
         .with_state(state)
 }
 
 /// Liveness: 200 `{"status":"ok","version":...}` while the process serves HTTP at all.
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "version": crate::VERSION }))
+}
+
+/// Prometheus metrics in the text exposition format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// Readiness: 200 when the database answers within [`READY_TIMEOUT`], else 503 naming it.

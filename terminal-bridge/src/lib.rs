@@ -1,27 +1,35 @@
-//! The terminal-bridge: today it owns the database schema and answers health probes; it will hold
-//! the browsers' WebSockets and reconcile sandboxes (see `ARCHITECTURE.md`).
+//! The terminal-bridge: owns the database schema, holds the browsers' WebSockets and connects
+//! them to the shells in the sandboxes (see `ARCHITECTURE.md`).
 //!
 //! Modules:
 //! - [`config`]: the command line (`migrate`, `serve`), with environment fallbacks.
 //! - [`db`]: connecting to PostgreSQL (with retries at start-up) and a self-healing connection
 //!   for probes.
 //! - [`migrate`]: the SQL migrations of `../migrations`, embedded at build time, and applying them.
-//! - [`http`]: the HTTP API: [`router`] with `GET /healthz` and `GET /readyz`.
+//! - [`http`]: the HTTP API: [`router`] with `GET /healthz`, `GET /readyz`, `GET /metrics`
+//!   and the WebSockets.
+//! - [`metrics`]: the Prometheus counters and gauges.
+//! - [`terminals`]: the hub: one agent connection per session, terminal attachments.
+//! - [`ws`]: the WebSocket endpoints: authentication, the JSON protocol, the raw endpoint,
+//!   limits.
 //! - [`runtime`]: the [`runtime::Runtime`] trait and its implementations (where sandboxes run).
 //! - [`serve`]: the `serve` command: migrate, bind, serve until shut down.
 //! - [`workspaces`]: sandboxes per session: activation, file sync, desired state, idle stop.
-//! - [`shutdown`]: waiting for SIGTERM or Ctrl-C.
+//! - [`shutdown`]: waiting for SIGTERM or Ctrl-C, and telling WebSockets about it.
 //!
 //! `main.rs` only parses the command line, sets up logging and calls into these.
 
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod metrics;
 pub mod migrate;
 pub mod runtime;
 pub mod serve;
 pub mod shutdown;
+pub mod terminals;
 pub mod workspaces;
+pub mod ws;
 
 pub use http::{AppState, router};
 

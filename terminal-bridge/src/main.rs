@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
             let report = migrate::run(&mut client).await?;
             print!("{report}");
         }
-        Command::Serve(args) => serve::run(database, args.listen).await?,
+        Command::Serve(args) => serve::run(database, *args).await?,
     }
     Ok(())
 }

@@ -1,32 +1,46 @@
 //! The `serve` command: migrate the database, then serve HTTP until told to stop.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
 use tracing::info;
 
+use crate::config::ServeArgs;
 use crate::db::{self, Db, Retry};
 use crate::http::{AppState, router};
+use crate::metrics::Metrics;
 use crate::migrate;
+use crate::workspaces::Workspaces;
 
-/// Connects (retrying while the database starts), applies pending migrations, binds `listen` and
-/// serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
-pub async fn run(database: tokio_postgres::Config, listen: SocketAddr) -> anyhow::Result<()> {
+/// Connects (retrying while the database starts), applies pending migrations, binds the listen
+/// address and serves until SIGTERM or Ctrl-C, then says goodbye to the WebSocket clients.
+pub async fn run(database: tokio_postgres::Config, args: ServeArgs) -> anyhow::Result<()> {
+    let listen = args.listen;
     let mut client = db::connect_with_retry(&database, Retry::default()).await?;
     let report = migrate::run(&mut client).await?;
     match &report.current {
         Some(current) => info!(applied = report.applied.len(), %current, "database schema ready"),
         None => info!("no migrations to apply"),
     }
-    let state = AppState::new(Db::with_client(database, client));
+    let pool = db::pool(&database, args.db_pool_size)?;
+    let runtime = crate::runtime::config::build(&args.runtime)?;
+    info!(runtime = runtime.name(), "sandbox runtime ready");
+    let workspaces = Workspaces::new(runtime);
+    let state = AppState::new(
+        Db::with_client(database, client),
+        pool,
+        workspaces,
+        args.ws.config(),
+        Arc::new(Metrics::default()),
+    );
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     info!(address = %listener.local_addr()?, "terminal-bridge listening");
-    serve(listener, router(state), crate::shutdown::signal()).await?;
+    serve_state(listener, state, crate::shutdown::signal()).await?;
     info!("terminal-bridge stopped");
     Ok(())
 }
@@ -40,4 +54,30 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Serves the bridge's router on `listener` until `shutdown` completes; then tells every
+/// WebSocket client to reconnect (close code 1012), waits for them at most the configured
+/// grace, and closes the agent connections. Sandboxes and shells keep running, so a new bridge
+/// process re-attaches to them.
+pub async fn serve_state(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stopping = state.shutdown.clone();
+    let signal = async move {
+        shutdown.await;
+        stopping.trigger();
+    };
+    let result = serve(listener, router(state.clone()), signal).await;
+    state.shutdown.trigger();
+    if !state.shutdown.wait_idle(state.ws.shutdown_grace).await {
+        tracing::warn!(
+            open = state.shutdown.active(),
+            "WebSockets still open after the shutdown grace period"
+        );
+    }
+    state.hub.shutdown().await;
+    result
 }

@@ -130,7 +130,18 @@ async fn router_serves_in_process_on_an_ephemeral_port() {
         free_port()
     ))
     .unwrap();
-    let state = terminal_bridge::AppState::new(terminal_bridge::db::Db::new(config));
+    let pool = terminal_bridge::db::pool(&config, 2).unwrap();
+    let runtime = std::sync::Arc::new(terminal_bridge::runtime::process::ProcessRuntime::new(
+        "/nonexistent/pod-agent".into(),
+        std::env::temp_dir().join("bridge-serve-test"),
+    ));
+    let state = terminal_bridge::AppState::new(
+        terminal_bridge::db::Db::new(config),
+        pool,
+        terminal_bridge::workspaces::Workspaces::new(runtime),
+        terminal_bridge::ws::WsConfig::default(),
+        std::sync::Arc::default(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
