@@ -194,6 +194,11 @@ export async function downloadZip(id: string): Promise<Blob> {
   return resp.blob();
 }
 
+/** The sandbox and workspace state: at least {observed_state, desired_state}. */
+export async function status(id: string): Promise<{ observed_state?: string | null; desired_state?: string }> {
+  return json("GET", `${ws(id)}/status`);
+}
+
 export async function ensureDefault(id: string): Promise<void> {
   await request("POST", `${ws(id)}/ensure-default`);
 }

@@ -176,7 +176,7 @@ export class Bridge {
     window.clearTimeout(this.timer);
     this.attempt += 1;
     const base = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** (this.attempt - 1));
-    const inMs = delayMs ?? Math.round(base * (0.75 + Math.random() * 0.5));
+    const inMs = delayMs ?? Math.min(MAX_BACKOFF_MS, Math.round(base * (0.75 + Math.random() * 0.5)));
     this.onState({ kind: "reconnecting", inMs, attempt: this.attempt });
     this.timer = window.setTimeout(() => this.connect(), inMs);
   }

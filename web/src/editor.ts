@@ -135,6 +135,7 @@ export class Editor {
       const written = await api.writeFile(this.sessionId, path, text, ifVersion);
       this.version = written.version;
       this.saved = text;
+      this.showTitle();
       this.hideBanner();
       this.setStatus(`Saved, version ${written.version}`);
       this.onSaved(path);
@@ -183,9 +184,14 @@ export class Editor {
       language(path),
       EditorState.readOnly.of(this.readOnly),
       EditorView.updateListener.of((u) => {
-        if (u.docChanged) this.title.textContent = this.path + (this.dirty ? " •" : "");
+        if (u.docChanged) this.showTitle();
       }),
     ];
+  }
+
+  /** The file's path, with a dot while there are unsaved changes. */
+  private showTitle(): void {
+    this.title.textContent = (this.path ?? "No file open") + (this.dirty ? " •" : "");
   }
 
   private setStatus(text: string, error = false): void {

@@ -15,6 +15,8 @@ interface Tab {
   pane: HTMLElement;
   button: HTMLElement;
   exited: boolean;
+  /** Whether a shell was opened for this tab before (a later `created` is a new shell). */
+  started: boolean;
 }
 
 const storeKey = (sessionId: string) => `cep.terminals.${sessionId}`;
@@ -66,7 +68,7 @@ export class Terminals {
       h("span", { class: "tab-label", onclick: () => this.select(tab) }, label),
       h("button", { class: "tab-close", title: "Close terminal", "aria-label": `Close ${label}`, onclick: () => this.remove(tab) }, "×"),
     );
-    const tab: Tab = { id: termId, term, fit, pane, button, exited: false };
+    const tab: Tab = { id: termId, term, fit, pane, button, exited: false, started: false };
     this.tabs.push(tab);
     this.bar.append(button);
     this.body.append(pane);
@@ -86,7 +88,12 @@ export class Terminals {
     this.bridge.attach(this.sessionId, termId, {
       size: () => ({ cols: term.cols, rows: term.rows }),
       opened: (msg) => {
-        if (msg.replayed) term.write("\r\n\x1b[2m[reconnected]\x1b[0m\r\n");
+        // The bridge replays the shell's recent output next: start from a clean screen so
+        // nothing shows twice.
+        if (msg.replayed) term.reset();
+        else if (!msg.created) term.write("\r\n\x1b[2m[reattached]\x1b[0m\r\n");
+        else if (tab.started) term.write("\r\n\x1b[2m[new shell]\x1b[0m\r\n");
+        tab.started = true;
       },
       output: (data) => term.write(data),
       exited: (msg) => {

@@ -78,6 +78,12 @@ export async function showWorkspace(root: HTMLElement, sessionId: string, header
   bridge.start();
   terminals.restore();
 
+  void api
+    .status(sessionId)
+    .then((st) => {
+      sandbox.textContent = st.observed_state ?? st.desired_state ?? sandbox.textContent;
+    })
+    .catch(() => {});
   await tree.refresh();
   if (!readOnly && tree.empty) {
     // A fresh session: ask for the default files (ignored if this API is not there).
@@ -114,7 +120,8 @@ function showConnection(el: HTMLElement, state: ConnectionState): void {
       el.textContent = "connected";
       break;
     case "reconnecting":
-      el.textContent = `reconnecting… (retry in ${Math.max(1, Math.round(state.inMs / 1000))} s)`;
+      el.textContent = `reconnecting… ${Math.max(1, Math.round(state.inMs / 1000))} s`;
+      el.title = `Terminal connection lost; retry ${state.attempt} in ${state.inMs} ms`;
       break;
     case "stopped":
       el.textContent = `disconnected: ${state.reason}`;

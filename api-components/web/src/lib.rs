@@ -27,10 +27,7 @@ use spin_sdk::http_service;
 async fn handle(req: Request) -> Reply {
     let path = req.uri().path().to_owned();
     if path == "/api" || path.starts_with("/api/") {
-        return reply::error_of(
-            "web",
-            &ApiError::NotFound(format!("no route {path}")),
-        );
+        return reply::error_of("web", &ApiError::NotFound(format!("no route {path}")));
     }
     if let Err(e) = method::check(req.method(), &[Method::GET, Method::HEAD]) {
         return reply::error_of("web", &e);
@@ -38,7 +35,15 @@ async fn handle(req: Request) -> Reply {
     let head = req.method() == Method::HEAD;
     if path == "/config.json" {
         let body = config::body().await;
-        return response(200, "application/json", "no-store", None, false, body.into(), head);
+        return response(
+            200,
+            "application/json",
+            "no-store",
+            None,
+            false,
+            body.into(),
+            head,
+        );
     }
     let asset = match assets::find(&path) {
         Some(asset) => asset,
@@ -61,10 +66,26 @@ fn serve(asset: &'static Asset, headers: &http::HeaderMap, head: bool) -> Reply 
     let content_type = assets::content_type(asset.path);
     let cache = assets::cache_control(asset);
     if if_none_match(headers, &etag) {
-        return response(304, content_type, cache, Some(&etag), gzip.is_some(), Bytes::new(), true);
+        return response(
+            304,
+            content_type,
+            cache,
+            Some(&etag),
+            gzip.is_some(),
+            Bytes::new(),
+            true,
+        );
     }
     let body = Bytes::from_static(gzip.unwrap_or(asset.body));
-    response(200, content_type, cache, Some(&etag), gzip.is_some(), body, head)
+    response(
+        200,
+        content_type,
+        cache,
+        Some(&etag),
+        gzip.is_some(),
+        body,
+        head,
+    )
 }
 
 fn accepts_gzip(headers: &http::HeaderMap) -> bool {
@@ -129,6 +150,9 @@ fn response(
     }
     let body = if head { Bytes::new() } else { body };
     builder.body(FullBody::new(body)).unwrap_or_else(|e| {
-        reply::error_of("web", &ApiError::Internal(format!("building an answer: {e}")))
+        reply::error_of(
+            "web",
+            &ApiError::Internal(format!("building an answer: {e}")),
+        )
     })
 }
