@@ -264,7 +264,10 @@ try {
       const s = await page.locator(".conn").getAttribute("data-state");
       if (s === "open") return true;
       throw new Error(`indicator: ${await page.locator(".conn").innerText()}`);
-    }, TERMINAL_TIMEOUT);
+    }, TERMINAL_TIMEOUT).catch((e) => {
+      const ws = browserLog.filter((l) => /websocket|WebSocket/.test(l)).slice(-3).join("; ");
+      throw new Error(`${e.message}${ws ? `\nbrowser: ${ws}` : ""}`);
+    });
   });
 
   await step('terminal: python3 -c "print(6*7)" prints 42', ["terminal connects to the bridge"], async () => {
