@@ -30,6 +30,8 @@ const TERMINAL_TIMEOUT = TIMEOUT * 2;
 mkdirSync(ARTIFACTS, { recursive: true });
 const profile = mkdtempSync(join(tmpdir(), "playground-chromium-"));
 const browserLog = [];
+/** Log lines without bearer tokens (the bridge URL carries one). */
+const logLine = (line) => browserLog.push(line.replace(/cep_[A-Za-z0-9_-]{20,}/g, "cep_…"));
 const results = [];
 const stamp = Date.now().toString(36);
 const state = { token: null, sessionId: null };
@@ -137,13 +139,13 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 page = context.pages()[0] ?? (await context.newPage());
 page.setDefaultTimeout(TIMEOUT);
-page.on("console", (m) => browserLog.push(`[console.${m.type()}] ${m.text()}`));
-page.on("pageerror", (e) => browserLog.push(`[pageerror] ${e.message}`));
-page.on("requestfailed", (r) => browserLog.push(`[requestfailed] ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+page.on("console", (m) => logLine(`[console.${m.type()}] ${m.text()}`));
+page.on("pageerror", (e) => logLine(`[pageerror] ${e.message}`));
+page.on("requestfailed", (r) => logLine(`[requestfailed] ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
 page.on("websocket", (ws) => {
-  browserLog.push(`[websocket] open ${ws.url().replace(/token=[^&]+/, "token=…")}`);
-  ws.on("close", () => browserLog.push("[websocket] closed"));
-  ws.on("socketerror", (e) => browserLog.push(`[websocket] error ${e}`));
+  logLine(`[websocket] open ${ws.url()}`);
+  ws.on("close", () => logLine("[websocket] closed"));
+  ws.on("socketerror", (e) => logLine(`[websocket] error ${e}`));
 });
 // Every bridge WebSocket goes through Playwright (passed through unchanged), so the
 // reconnect step can cut the connection as a network drop would.
