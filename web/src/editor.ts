@@ -43,6 +43,8 @@ export class Editor {
   private version: number | null = null;
   private saved = "";
   private saving = false;
+  /** A save was refused (412) and the conflict bar is up: later change events leave it. */
+  private conflict = false;
   /** Called after a successful save (the tree shows the new version). */
   onSaved: (path: string) => void = () => {};
 
@@ -106,7 +108,7 @@ export class Editor {
 
   /** A file changed on the server (from the bridge's file_changed event). */
   async changedRemotely(path: string, version: number | null, deleted: boolean): Promise<void> {
-    if (path !== this.path || this.saving) return;
+    if (path !== this.path || this.saving || this.conflict) return;
     if (version !== null && version === this.version) return; // our own save
     if (deleted) {
       this.showBanner(`${path} was deleted on the server.`, [["Keep editing", () => this.hideBanner()]]);
@@ -142,6 +144,7 @@ export class Editor {
     } catch (e) {
       if (e instanceof api.ApiError && e.status === 412) {
         this.setStatus("Conflict", true);
+        this.conflict = true;
         this.showBanner(`Conflict: ${path} changed since you opened it (${e.message}).`, [
           ["Reload", () => void this.open(path)],
           ["Overwrite", () => void this.overwrite(path)],
@@ -209,6 +212,7 @@ export class Editor {
   }
 
   private hideBanner(): void {
+    this.conflict = false;
     this.banner.hidden = true;
     mount(this.banner);
   }
