@@ -1,15 +1,18 @@
 # shellcheck shell=bash
 # Shared by scripts/up and scripts/test. Source it; do not run it.
 #
-# Provides: log/warn/die, REPO_ROOT, ensure_tools (Rust target and components, PostgreSQL),
-# ensure_python_tools (the manifest tests' kubernetes-validate, in .local/venv), build_all (Spin components + native binaries), target_dir, and a private PostgreSQL cluster
-# under .local/pg (start_local_pg / stop_local_pg).
+# Provides: log/warn/die, REPO_ROOT, ensure_tools (Rust target and components, PostgreSQL,
+# bubblewrap, Node.js), ensure_python_tools (the manifest tests' kubernetes-validate, in
+# .local/venv), build_all (the web playground, Spin components + native binaries), target_dir,
+# ensure_chromium (for the browser test, web/e2e), and a private PostgreSQL cluster under
+# .local/pg (start_local_pg / stop_local_pg).
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
 readonly WASM_TARGET=wasm32-wasip2
 # The Spin components: built for wasm32-wasip2 only, excluded from native builds and tests.
-readonly COMPONENTS=(health fixture users sessions workspace)
+# `web` embeds web/dist, so build_web runs before them.
+readonly COMPONENTS=(health fixture users sessions workspace web)
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -102,10 +105,36 @@ or run the bridge with BRIDGE_RUNTIME=process (no isolation; development only)"
     command -v bwrap >/dev/null || die "bubblewrap was installed, but bwrap is still not found"
 }
 
+# Node.js 20 or later with npm builds the playground (web/); nothing else is installed for it.
+ensure_node() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        die "Node.js and npm not found: install Node.js 20 or later (Debian: apt-get install nodejs npm, or https://nodejs.org)"
+    fi
+    local major
+    major="$(node -p 'process.versions.node.split(".")[0]')"
+    ((major >= 20)) || die "Node.js $(node --version) is too old: the playground (web/) needs 20 or later"
+}
+
+# Chromium for the browser test (web/e2e/playground.mjs, which drives it with playwright-core).
+# Prints its path. Installs the Debian package when root; otherwise says what to install.
+# CHROMIUM overrides the binary.
+ensure_chromium() {
+    local bin="${CHROMIUM:-/usr/bin/chromium}"
+    if [[ ! -x "$bin" ]]; then
+        is_root || die "Chromium not found at $bin: install it (Debian: sudo apt-get install chromium) or set CHROMIUM"
+        log "installing Chromium (apt-get install chromium)"
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+        [[ -x "$bin" ]] || die "Chromium was installed, but $bin is still missing"
+    fi
+    printf '%s\n' "$bin"
+}
+
 ensure_tools() {
     ensure_rust
     ensure_postgres
     ensure_bwrap
+    ensure_node
 }
 
 # The Python tools of the manifest tests (k8s/tests): the pinned kubernetes-validate and what
@@ -151,7 +180,21 @@ target_dir() {
         grep -o '"target_directory":"[^"]*"' | head -n 1 | cut -d '"' -f 4
 }
 
+# The playground: web/dist from the committed package-lock.json (npm ci only when
+# node_modules does not match it), which the `web` component embeds.
+build_web() {
+    log "building the web playground (web/dist)"
+    (
+        cd "$REPO_ROOT/web" || exit 1
+        if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+            npm ci --no-audit --no-fund
+        fi
+        npm run build
+    )
+}
+
 build_components() {
+    build_web
     local args=()
     local component
     for component in "${COMPONENTS[@]}"; do
