@@ -19,10 +19,12 @@ fn get(url: &str) -> test_support::HttpResponse {
 async fn serve_migrates_answers_probes_and_follows_the_database() {
     let db = TestDb::new().await;
     let listen = format!("127.0.0.1:{}", free_port());
+    let sandboxes = tempfile::tempdir().unwrap();
     let mut bridge = ChildGuard::spawn(
         Command::new(BRIDGE)
             .args(["serve", "--listen", &listen])
             .env("DATABASE_URL", &db.url)
+            .env("BRIDGE_SANDBOX_DIR", sandboxes.path())
             .env("RUST_LOG", "info"),
     )
     .unwrap();
@@ -97,10 +99,12 @@ async fn waits_for_a_database_that_starts_late() {
     let db = TestDb::new().await;
     db.cluster.stop().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
+    let sandboxes = tempfile::tempdir().unwrap();
     let _bridge = ChildGuard::spawn(
         Command::new(BRIDGE)
             .args(["serve", "--listen", &listen])
-            .env("DATABASE_URL", &db.url),
+            .env("DATABASE_URL", &db.url)
+            .env("BRIDGE_SANDBOX_DIR", sandboxes.path()),
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(700));
