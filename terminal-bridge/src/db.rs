@@ -155,6 +155,22 @@ impl std::fmt::Display for PingError {
 
 impl std::error::Error for PingError {}
 
+/// A pool of connections for request handlers and background tasks (at most `size` at once).
+pub fn pool(config: &Config, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
+    let manager = deadpool_postgres::Manager::from_config(
+        config.clone(),
+        NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .context("building the database pool")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,20 +233,4 @@ mod tests {
         assert!(matches!(err, PingError::TimedOut(_)), "{err}");
         assert!(started.elapsed() < Duration::from_secs(2));
     }
-}
-
-/// A pool of connections for request handlers and background tasks (at most `size` at once).
-pub fn pool(config: &Config, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
-    let manager = deadpool_postgres::Manager::from_config(
-        config.clone(),
-        NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
-    deadpool_postgres::Pool::builder(manager)
-        .max_size(size)
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .build()
-        .context("building the database pool")
 }
