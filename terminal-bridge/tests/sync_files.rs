@@ -255,3 +255,27 @@ async fn racing_shell_and_rest_edits_keep_both() {
     assert_eq!(stats["bridge_sync_conflicts_total"], 1.0);
     h.shut_down().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_beyond_the_event_content_cap_are_read() {
+    // The agent sends content only up to 1 MiB; a larger allowed file is read instead.
+    let config = SyncConfig {
+        max_file_size: 3 * 1024 * 1024,
+        ..quiet_config()
+    };
+    let mut h = Harness::start(config).await;
+    let session = h.session().await;
+    h.workspaces.activate(session).await.unwrap();
+    let big: Vec<u8> = (0..(1024 * 1024 + 4096) as u32)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    h.shell_write(session, "big.bin", &big);
+    h.event(
+        Duration::from_secs(5),
+        "the big file saved",
+        |e| matches!(e, WorkspaceEvent::FileChanged { path, .. } if path == "big.bin"),
+    )
+    .await;
+    assert_eq!(h.row(session, "big.bin").await.unwrap().1, big);
+    h.shut_down().await;
+}

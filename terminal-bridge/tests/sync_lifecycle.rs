@@ -196,3 +196,100 @@ async fn activating_an_unknown_session_fails_clearly() {
     assert!(err.to_string().contains("does not exist"), "{err}");
     assert_eq!(h.runtime_sandboxes().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_missed_while_the_listener_was_down_still_arrives() {
+    // No periodic reconcile: only the listener's reconnect can catch up.
+    let h = Harness::start(quiet_config()).await;
+    let session = h.session().await;
+    h.workspaces.activate(session).await.unwrap();
+    // Kill the listening connection and, in the same transaction, make a change and notify:
+    // when it commits, nobody of the bridge listens.
+    let mut client = h.db.connect().await;
+    let tx = client.transaction().await.unwrap();
+    let killed: i64 = tx
+        .query_one(
+            "select count(*) filter (where pg_terminate_backend(pid, 5000)) from pg_stat_activity \
+             where query like 'listen %' and pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1);
+    tx.execute(
+        "with f as (insert into workspace_items (session_id, path, kind, content, size, sha256) \
+         values ($1, 'late.txt', 'file', 'late', 4, sha256('late')) \
+         returning session_id, path, version, kind) \
+         select pg_notify('workspace_item_changed', json_build_object('session', session_id, \
+         'path', path, 'version', version, 'kind', kind, 'deleted', false)::text) from f",
+        &[&session],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    eventually("the missed file in the sandbox", || async {
+        (h.shell_read(session, "late.txt").as_deref() == Some(b"late".as_slice())).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_shell_edit_is_saved_and_an_attached_terminal_keeps_the_sandbox() {
+    use agent_protocol::{Frame, FrameReader, FrameWriter, client_handshake};
+    use terminal_bridge::runtime::Runtime;
+
+    let config = SyncConfig {
+        session_timeout_secs: 1.0,
+        ..quiet_config()
+    };
+    let mut h = Harness::start(config).await;
+    let session = h.session().await;
+    h.workspaces.activate(session).await.unwrap();
+
+    // A terminal, as the WebSocket layer would open one, running a real command.
+    let stream = h.runtime.connect(session).await.unwrap();
+    let (r, w) = tokio::io::split(stream);
+    let (mut reader, mut writer) = (FrameReader::new(r), FrameWriter::new(w));
+    client_handshake(&mut reader, &mut writer, "test")
+        .await
+        .unwrap();
+    writer
+        .send(&Frame::Open {
+            stream: 1,
+            terminal: "main".into(),
+            cols: 80,
+            rows: 24,
+            window: u32::MAX,
+        })
+        .await
+        .unwrap();
+    let drain = tokio::spawn(async move { while let Ok(Some(_)) = reader.read_frame().await {} });
+    writer
+        .send(&Frame::Input {
+            stream: 1,
+            data: "mkdir -p out && printf 'hi\\n' > out/x.txt\n".into(),
+        })
+        .await
+        .unwrap();
+    eventually("the shell's file in PostgreSQL", || async {
+        h.row(session, "out/x.txt")
+            .await
+            .filter(|(_, c)| c == b"hi\n")
+    })
+    .await;
+
+    // Attached: not idle, well past the timeout.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(h.is_running(session).await);
+
+    // Detached (the shell keeps running, idle): stopped after the timeout.
+    drop(writer);
+    drain.abort();
+    h.event(Duration::from_secs(10), "an idle stop", |e| {
+        is_status(e, "stopped")
+    })
+    .await;
+    assert!(!h.is_running(session).await);
+    h.shut_down().await;
+}

@@ -400,6 +400,12 @@ impl Workspaces {
         {
             tracing::warn!(%session, error = %e, "clearing the sync base failed");
         }
+        {
+            let mut activity = self.shared.activity.lock().unwrap();
+            if activity.get(&session).is_some_and(|a| a.clients == 0) {
+                activity.remove(&session);
+            }
+        }
         let message = match reason {
             StopReason::Idle => Some("stopped after the idle timeout"),
             StopReason::Deleted => Some("the session was deleted"),
