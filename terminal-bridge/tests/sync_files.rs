@@ -220,16 +220,48 @@ async fn over_limit_shell_files_are_reported_not_saved() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_shell_and_rest_edits_keep_both() {
-    let mut h = Harness::start(quiet_config()).await;
+async fn a_shell_edit_racing_a_rest_write_keeps_both() {
+    let h = Harness::start(quiet_config()).await;
     let session = h.session().await;
     h.rest_write(session, "notes.md", b"base\n").await;
     h.workspaces.activate(session).await.unwrap();
 
-    // The shell saves, and before the agent has reported it (it waits for the file to be
-    // quiet), a REST write of the same file commits.
+    // A REST write is in flight (not committed) when the shell saves the same file; the
+    // bridge's write of the shell edit waits for it, and finds the row changed.
+    let mut rest = h.db.connect().await;
+    let tx = rest.transaction().await.unwrap();
+    let rest_version: i64 = tx
+        .query_one(
+            "update workspace_items set content = 'rest version', size = 12, \
+             sha256 = sha256('rest version') where session_id = $1 and path = 'notes.md' \
+             returning version",
+            &[&session],
+        )
+        .await
+        .unwrap()
+        .get(0);
     h.shell_write(session, "notes.md", b"shell version\n");
-    let rest_version = h.rest_write(session, "notes.md", b"rest version\n").await;
+    eventually(
+        "the bridge waiting for the REST write's row lock",
+        || async {
+            let waiting: i64 = h
+                .client
+                .query_one("select count(*) from pg_locks where not granted", &[])
+                .await
+                .unwrap()
+                .get(0);
+            (waiting > 0).then_some(())
+        },
+    )
+    .await;
+    tx.execute(
+        "select pg_notify('workspace_item_changed', json_build_object('session', $1::uuid, \
+         'path', 'notes.md', 'version', $2::bigint, 'kind', 'file', 'deleted', false)::text)",
+        &[&session, &rest_version],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
 
     let copy = "notes.shell-conflict-1.md";
     eventually("the conflict copy in PostgreSQL", || async {
@@ -240,10 +272,10 @@ async fn racing_shell_and_rest_edits_keep_both() {
     // PostgreSQL's version stays at the path, in both places.
     assert_eq!(
         h.row(session, "notes.md").await.unwrap(),
-        (rest_version, b"rest version\n".to_vec())
+        (rest_version, b"rest version".to_vec())
     );
     eventually("both versions in the sandbox", || async {
-        (h.shell_read(session, "notes.md").as_deref() == Some(b"rest version\n".as_slice())
+        (h.shell_read(session, "notes.md").as_deref() == Some(b"rest version".as_slice())
             && h.shell_read(session, copy).as_deref() == Some(b"shell version\n".as_slice()))
         .then_some(())
     })
@@ -253,7 +285,6 @@ async fn racing_shell_and_rest_edits_keep_both() {
     assert_eq!(h.row(session, copy).await.unwrap().0, 1);
     let stats: std::collections::HashMap<_, _> = h.workspaces.stats().into_iter().collect();
     assert_eq!(stats["bridge_sync_conflicts_total"], 1.0);
-    h.shut_down().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

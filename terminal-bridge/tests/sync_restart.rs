@@ -7,7 +7,7 @@ mod sync_harness;
 use std::time::Duration;
 
 use sync_harness::{Harness, eventually, quiet_config};
-use terminal_bridge::workspaces::SyncConfig;
+use terminal_bridge::workspaces::{SyncConfig, WorkspaceEvent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_flush_saves_an_edit_made_just_before() {
@@ -108,5 +108,40 @@ async fn a_restarted_bridge_merges_what_happened_meanwhile() {
     let settled = h.items(session).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(h.items(session).await, settled);
+    h.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_requested_while_no_bridge_ran_still_saves_the_last_edits() {
+    let mut h = Harness::start(quiet_config()).await;
+    let session = h.session().await;
+    h.rest_write(session, "main.py", b"v1").await;
+    h.workspaces.activate(session).await.unwrap();
+    h.shut_down().await;
+
+    // While no bridge runs: a shell edit, then a REST shutdown whose notification nobody hears.
+    h.shell_write(session, "main.py", b"edited while no bridge watched");
+    h.rest_shutdown(session).await;
+
+    h.restart(SyncConfig {
+        reconcile_secs: 0.3,
+        ..quiet_config()
+    })
+    .await;
+    h.event(
+        Duration::from_secs(10),
+        "stopped",
+        |e| matches!(e, WorkspaceEvent::WorkspaceStatus { state, .. } if state == "stopped"),
+    )
+    .await;
+    assert!(!h.is_running(session).await);
+    assert_eq!(
+        h.row(session, "main.py").await.unwrap().1,
+        b"edited while no bridge watched"
+    );
+    assert_eq!(
+        h.session_states(session).await,
+        ("stopped".into(), "stopped".into())
+    );
     h.shut_down().await;
 }

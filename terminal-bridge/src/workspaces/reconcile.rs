@@ -7,7 +7,7 @@
 //! - a sandbox that should run but this bridge does not watch (it restarted): adopted, i.e.
 //!   synced with the three-way merge and watched from now on;
 //! - a watched sandbox: its files are rechecked against PostgreSQL;
-//! - a session that claims to run but has no sandbox: marked `stopped`.
+//! - a session that claims to run (or start, or stop) but has no sandbox: marked `stopped`.
 //!
 //! Sandboxes start lazily, when a client activates the session, not because a session's
 //! desired state is `running` (that is every new session).
@@ -77,7 +77,12 @@ impl Workspaces {
             }
         };
         for (session, _, observed) in live {
-            if running.contains(&session) || observed == "stopped" || self.is_busy(session) {
+            // `failed` stays: it says why the last start did not work.
+            if running.contains(&session)
+                || observed == "stopped"
+                || observed == "failed"
+                || self.is_busy(session)
+            {
                 continue;
             }
             if let Err(e) = self.shared.store.set_observed(session, "stopped").await {
