@@ -293,3 +293,21 @@ async fn a_real_shell_edit_is_saved_and_an_attached_terminal_keeps_the_sandbox()
     assert!(!h.is_running(session).await);
     h.shut_down().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxes_of_unknown_sessions_are_stopped_by_the_reconcile() {
+    use terminal_bridge::runtime::Runtime;
+
+    let h = Harness::start(SyncConfig {
+        reconcile_secs: 0.3,
+        ..quiet_config()
+    })
+    .await;
+    let stray = uuid::Uuid::new_v4();
+    h.runtime.ensure(stray).await.unwrap();
+    assert!(h.is_running(stray).await);
+    eventually("the stray sandbox stopped", || async {
+        (!h.is_running(stray).await).then_some(())
+    })
+    .await;
+}

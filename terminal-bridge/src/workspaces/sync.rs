@@ -610,7 +610,8 @@ impl SessionSync {
     ) -> Result<bool, Failure> {
         let store = &self.shared.store;
         if matches!(side, Side::Absent) {
-            let pg = pg.expect("decide gives ToPg for an absent file only when PostgreSQL has it");
+            // `decide` gives ToPg for an absent file only when PostgreSQL has it.
+            let Some(pg) = pg else { return Ok(true) };
             if !store.delete(self.session, path, pg).await? {
                 return Ok(false);
             }
