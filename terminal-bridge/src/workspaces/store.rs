@@ -280,6 +280,65 @@ impl Store {
         .transpose()
     }
 
+    /// Revision and content of each of `paths` that is a file (others are left out).
+    pub async fn contents(
+        &self,
+        session: Uuid,
+        paths: &[String],
+    ) -> DbResult<Vec<(String, Rev, Vec<u8>)>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "select path, version, sha256, content from workspace_items \
+                 where session_id = $1 and path = any($2) and kind = 'file'",
+                &[&session, &paths],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let rev = Rev {
+                    version: r.get(1),
+                    sha256: sha(r.get(2))?,
+                };
+                Ok((r.get(0), rev, r.get(3)))
+            })
+            .collect()
+    }
+
+    /// Records many bases at once: `set` upserted, `unset` removed.
+    pub async fn set_bases(
+        &self,
+        session: Uuid,
+        set: &[(String, Rev)],
+        unset: &[String],
+    ) -> DbResult<()> {
+        let client = self.client().await?;
+        if !set.is_empty() {
+            let paths: Vec<&str> = set.iter().map(|(p, _)| p.as_str()).collect();
+            let versions: Vec<i64> = set.iter().map(|(_, r)| r.version).collect();
+            let hashes: Vec<&[u8]> = set.iter().map(|(_, r)| r.sha256.as_slice()).collect();
+            client
+                .execute(
+                    "insert into workspace_sync_state (session_id, path, version, sha256) \
+                     select $1, p, v, h from unnest($2::text[], $3::bigint[], $4::bytea[]) as t(p, v, h) \
+                     on conflict (session_id, path) do update \
+                     set version = excluded.version, sha256 = excluded.sha256, synced_at = now()",
+                    &[&session, &paths, &versions, &hashes],
+                )
+                .await?;
+        }
+        if !unset.is_empty() {
+            client
+                .execute(
+                    "delete from workspace_sync_state where session_id = $1 and path = any($2)",
+                    &[&session, &unset],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Files and bytes of the session other than `path`.
     pub async fn usage(&self, session: Uuid, path: &str) -> DbResult<(u64, u64)> {
         let row = self

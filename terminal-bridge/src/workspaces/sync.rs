@@ -46,6 +46,10 @@ pub enum Command {
     Finish(oneshot::Sender<()>),
 }
 
+/// Files fetched from PostgreSQL per query when many are pushed (at most this many MiB with
+/// the default 1 MiB file limit).
+const PUSH_BATCH: usize = 16;
+
 /// The running task of an active session.
 pub struct Handle {
     pub sandbox: Sandbox,
@@ -477,11 +481,80 @@ impl SessionSync {
         paths.extend(self.base.keys().cloned());
         paths.sort();
         paths.dedup();
+        // The common cases in bulk, from this snapshot: agreement (only the base follows) and
+        // PostgreSQL's files to push. Everything else path by path, re-reading the row.
+        let mut bases: Vec<(String, Option<Rev>)> = Vec::new();
+        let mut push: Vec<String> = Vec::new();
+        let mut slow: Vec<String> = Vec::new();
         for path in paths {
+            let side = sandbox.get(&path).cloned().unwrap_or(Side::Absent);
+            let (pg_rev, base) = (pg.get(&path), self.base.get(&path));
+            match decide(side.sha(), pg_rev, base) {
+                Decision::Same => {
+                    if base != pg_rev {
+                        bases.push((path, pg_rev.copied()));
+                    }
+                }
+                _ if fresh && pg_rev.is_some() => push.push(path),
+                Decision::ToSandbox if pg_rev.is_some() => push.push(path),
+                _ => slow.push(path),
+            }
+        }
+        for chunk in push.chunks(PUSH_BATCH) {
+            let rows = self
+                .shared
+                .store
+                .contents(self.session, chunk)
+                .await
+                .map_err(db_msg)?;
+            let mut pushed = HashSet::new();
+            for (path, rev, data) in rows {
+                match self.agent.put(&path, Bytes::from(data)).await {
+                    Ok(()) => {
+                        Stats::add(&self.shared.stats.files_to_sandbox);
+                        pushed.insert(path.clone());
+                        bases.push((path, Some(rev)));
+                    }
+                    Err(e) => {
+                        pushed.insert(path.clone());
+                        self.fail(&path, e.into());
+                    }
+                }
+            }
+            slow.extend(chunk.iter().filter(|p| !pushed.contains(*p)).cloned());
+        }
+        self.set_bases(bases).await;
+        for path in slow {
             let side = sandbox.remove(&path).unwrap_or(Side::Absent);
             self.sync_path(&path, side, None, fresh).await;
         }
         Ok(())
+    }
+
+    /// [`Self::set_base`] for many paths, in one statement or two.
+    async fn set_bases(&mut self, bases: Vec<(String, Option<Rev>)>) {
+        let mut set = Vec::new();
+        let mut unset = Vec::new();
+        for (path, rev) in bases {
+            match rev {
+                Some(rev) => {
+                    self.base.insert(path.clone(), rev);
+                    set.push((path, rev));
+                }
+                None => {
+                    self.base.remove(&path);
+                    unset.push(path);
+                }
+            }
+        }
+        if let Err(e) = self
+            .shared
+            .store
+            .set_bases(self.session, &set, &unset)
+            .await
+        {
+            tracing::warn!(session = %self.session, error = %e, "recording the sync base failed");
+        }
     }
 
     /// Syncs one path, retrying when a row changed under it. `fresh`: PostgreSQL wins.
