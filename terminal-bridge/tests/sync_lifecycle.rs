@@ -311,3 +311,63 @@ async fn sandboxes_of_unknown_sessions_are_stopped_by_the_reconcile() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_that_cannot_start_is_reported_failed() {
+    use std::sync::Arc;
+    use terminal_bridge::runtime::process::ProcessRuntime;
+    use terminal_bridge::workspaces::Workspaces;
+
+    let h = Harness::start(quiet_config()).await;
+    let session = h.session().await;
+    let broken = Arc::new(ProcessRuntime::new(
+        h.state.path().join("no-such-agent"),
+        h.state.path().join("broken"),
+    ));
+    let database = terminal_bridge::config::database_config(&h.db.url).unwrap();
+    let pool = terminal_bridge::db::pool(&database, 2).unwrap();
+    let workspaces = Workspaces::new(broken, database, pool, quiet_config());
+    let mut events = workspaces.subscribe();
+    let err = workspaces.activate(session).await.unwrap_err();
+    assert!(err.to_string().contains("no-such-agent"), "{err}");
+    let mut states = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let WorkspaceEvent::WorkspaceStatus { state, message, .. } = e {
+            states.push((state, message.is_some()));
+        }
+    }
+    assert_eq!(
+        states,
+        [("starting".into(), false), ("failed".into(), true)]
+    );
+    assert_eq!(h.session_states(session).await.1, "failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_that_dies_is_reported_and_restarts_on_the_next_activation() {
+    let mut h = Harness::start(quiet_config()).await;
+    let session = h.session().await;
+    h.rest_write(session, "keep.txt", b"kept").await;
+    let sandbox = h.workspaces.activate(session).await.unwrap();
+    // The agent process this test's runtime started, by its id.
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &sandbox.id])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stopped = h
+        .event(Duration::from_secs(10), "stopped", |e| {
+            is_status(e, "stopped")
+        })
+        .await;
+    let WorkspaceEvent::WorkspaceStatus { message, .. } = stopped else {
+        unreachable!()
+    };
+    assert!(message.unwrap().contains("unexpectedly"));
+    assert!(!h.workspaces.is_active(session));
+    let again = h.workspaces.activate(session).await.unwrap();
+    assert!(again.created);
+    assert_ne!(again.id, sandbox.id);
+    assert_eq!(h.shell_read(session, "keep.txt").unwrap(), b"kept");
+    h.shut_down().await;
+}

@@ -327,19 +327,30 @@ impl Workspaces {
                 _ => return,
             }
             self.drop_active(session, &mut slot, false).await;
-            let still_running = self
+            let listed = self
                 .runtime
                 .list()
                 .await
-                .map(|list| list.iter().any(|s| s.session == session))
-                .unwrap_or(false);
-            if still_running {
-                // Only the connection broke: watch again.
-                let _ = self.start_locked(session, &mut slot, false).await;
-            } else {
-                self.status(session, "stopped", Some("the sandbox stopped unexpectedly"))
-                    .await;
+                .ok()
+                .and_then(|list| list.into_iter().find(|s| s.session == session));
+            // Only the connection broke: watch again (without starting anything).
+            if let Some(sandbox) = listed
+                && let Ok(handle) = self
+                    .watch(Sandbox {
+                        created: false,
+                        ..sandbox
+                    })
+                    .await
+            {
+                slot.active = Some(handle);
+                self.shared
+                    .stats
+                    .sandboxes_active
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
             }
+            self.status(session, "stopped", Some("the sandbox stopped unexpectedly"))
+                .await;
             return;
         }
         if reason == StopReason::Idle
@@ -451,31 +462,22 @@ impl Workspaces {
             }
         }
         self.status(session, "starting", None).await;
-        let result = async {
-            let sandbox = self.runtime.ensure(session).await?;
-            let stream = self.runtime.connect(session).await?;
-            let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-            let (tx, rx) = mpsc::unbounded_channel();
-            self.routes.lock().unwrap().insert(session, tx.clone());
-            let started = sync::start(
-                self.shared.clone(),
-                sandbox.clone(),
-                stream,
-                generation,
-                (tx, rx),
-            )
-            .await;
-            match started {
-                Ok(handle) => Ok(handle),
-                Err(message) => {
-                    self.routes.lock().unwrap().remove(&session);
-                    Err(RuntimeError::Unavailable(format!(
-                        "syncing the workspace files failed: {message}"
-                    )))
+        // A sandbox that is dying when `ensure` looks (its agent gone, its process not yet
+        // reaped) refuses the connection: look again a few times.
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let result = match self.runtime.ensure(session).await {
+                Ok(sandbox) => self.watch(sandbox).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(RuntimeError::NotRunning) if attempt < 5 => {
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
                 }
+                other => break other,
             }
-        }
-        .await;
+        };
         match result {
             Ok(handle) => {
                 let sandbox = handle.sandbox.clone();
@@ -491,6 +493,25 @@ impl Workspaces {
             Err(e) => {
                 self.status(session, "failed", Some(&e.to_string())).await;
                 Err(e)
+            }
+        }
+    }
+
+    /// Connects to a running sandbox, syncs it and starts its task (registered for
+    /// notifications before the initial sync).
+    async fn watch(&self, sandbox: Sandbox) -> Result<Handle, RuntimeError> {
+        let session = sandbox.session;
+        let stream = self.runtime.connect(session).await?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.routes.lock().unwrap().insert(session, tx.clone());
+        match sync::start(self.shared.clone(), sandbox, stream, generation, (tx, rx)).await {
+            Ok(handle) => Ok(handle),
+            Err(message) => {
+                self.routes.lock().unwrap().remove(&session);
+                Err(RuntimeError::Unavailable(format!(
+                    "syncing the workspace files failed: {message}"
+                )))
             }
         }
     }
