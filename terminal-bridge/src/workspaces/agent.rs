@@ -343,3 +343,127 @@ async fn read_loop(
     // Dropping the waiters fails every request in flight with `Closed`.
     waiters.lock().unwrap().clear();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scripted agent on the other end of an in-memory stream: answers the hello, then runs
+    /// `script` with its reader and writer.
+    async fn with_fake_agent<F, Fut>(script: F) -> (AgentClient, Events, JoinHandle<()>)
+    where
+        F: FnOnce(
+                FrameReader<ReadHalf<tokio::io::DuplexStream>>,
+                FrameWriter<WriteHalf<tokio::io::DuplexStream>>,
+            ) -> Fut
+            + Send
+            + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let agent = tokio::spawn(async move {
+            let (r, w) = tokio::io::split(theirs);
+            let (mut r, mut w) = (FrameReader::new(r), FrameWriter::new(w));
+            let Ok(Some(Frame::Hello { .. })) = r.read_frame().await else {
+                panic!("no hello")
+            };
+            w.send(&Frame::Hello {
+                min_version: 1,
+                max_version: 1,
+                software: "fake".into(),
+            })
+            .await
+            .unwrap();
+            script(r, w).await;
+        });
+        let (client, events) = AgentClient::connect(Box::pin(ours)).await.unwrap();
+        (client, events, agent)
+    }
+
+    #[tokio::test]
+    async fn answers_reach_their_requests_and_errors_map() {
+        let (client, _events, _agent) = with_fake_agent(|mut r, mut w| async move {
+            while let Ok(Some(frame)) = r.read_frame().await {
+                let answer = match frame {
+                    Frame::Read { req, path } if path == "a" => Frame::Content {
+                        req,
+                        sha256: [7; 32],
+                        data: Bytes::from_static(b"A"),
+                    },
+                    Frame::Read { req, .. } | Frame::Delete { req, .. } => Frame::Error {
+                        req,
+                        code: ErrorCode::NotFound,
+                        message: "gone".into(),
+                    },
+                    other => panic!("unexpected {other:?}"),
+                };
+                w.send(&answer).await.unwrap();
+            }
+        })
+        .await;
+        let (sha, data) = client.read("a").await.unwrap();
+        assert_eq!((sha, &data[..]), ([7; 32], &b"A"[..]));
+        let err = client.read("b").await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AgentError::Remote {
+                    code: ErrorCode::NotFound,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Deleting what is not there is fine.
+        client.delete("b").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_fails_requests_in_flight() {
+        let (client, mut events, _agent) = with_fake_agent(|mut r, _w| async move {
+            let _ = r.read_frame().await; // the request, then hang up
+        })
+        .await;
+        let err = client.list().await.unwrap_err();
+        assert!(matches!(err, AgentError::Closed), "{err}");
+        assert!(events.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_events_becomes_one_overflow() {
+        let extra = 50;
+        let (_client, mut events, agent) = with_fake_agent(move |_r, mut w| async move {
+            for i in 0..MAX_QUEUED_EVENTS + extra {
+                w.feed(&Frame::FileDeleted {
+                    path: format!("f{i}"),
+                })
+                .unwrap();
+            }
+            w.flush().await.unwrap();
+            std::future::pending::<()>().await;
+        })
+        .await;
+        // Nothing is taken until the reader has queued all it will queue.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while events.queued.count.load(Ordering::Relaxed) < MAX_QUEUED_EVENTS + 1 {
+            assert!(Instant::now() < deadline, "the queue never filled");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut received = 0;
+        let mut overflows = 0;
+        while received + overflows < MAX_QUEUED_EVENTS + 1 {
+            match events.recv().await.unwrap() {
+                AgentEvent::Deleted { .. } => received += 1,
+                AgentEvent::Overflow => overflows += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((received, overflows), (MAX_QUEUED_EVENTS, 1));
+        assert!(
+            events.try_recv().is_none(),
+            "events after the overflow were kept"
+        );
+        agent.abort();
+    }
+}
