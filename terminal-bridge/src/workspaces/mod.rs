@@ -353,6 +353,14 @@ impl Workspaces {
                 .await;
             return;
         }
+        if reason == StopReason::Idle {
+            // A client may have come between the idle check and now.
+            let (clients, quiet) = self.shared.activity_of(session);
+            if clients > 0 || quiet < self.shared.config.session_timeout() {
+                tracing::info!(%session, "in use again; not stopping it for idleness");
+                return;
+            }
+        }
         if reason == StopReason::Idle
             && let Err(e) = self.shared.store.set_desired(session, "stopped").await
         {

@@ -162,8 +162,9 @@ struct SessionSync {
     base: HashMap<String, Rev>,
     /// A sync failed or events were lost: the next recheck lists the whole sandbox.
     dirty: bool,
-    /// An idle stop was requested; do not ask twice.
-    stop_requested: bool,
+    /// When an idle stop was last requested (it may be refused if a client came meanwhile);
+    /// not asked again within the timeout.
+    stop_requested: Option<Instant>,
     /// When `last_activity_at` was last stamped.
     activity_stamped: Option<Instant>,
 }
@@ -206,7 +207,7 @@ pub async fn start(
         deferred: VecDeque::new(),
         base,
         dirty: false,
-        stop_requested: false,
+        stop_requested: None,
         activity_stamped: None,
     };
     sync.full_reconcile(fresh).await?;
@@ -807,10 +808,10 @@ impl SessionSync {
 
     /// Asks for a stop when nobody is attached and nothing happened for the timeout.
     async fn check_idle(&mut self) {
-        if self.stop_requested {
+        let timeout = self.shared.config.session_timeout();
+        if self.stop_requested.is_some_and(|t| t.elapsed() < timeout) {
             return;
         }
-        let timeout = self.shared.config.session_timeout();
         let (clients, since_touch) = self.shared.activity_of(self.session);
         let activity = match self.agent.activity().await {
             Ok(activity) => activity,
@@ -825,7 +826,7 @@ impl SessionSync {
             clients > 0 || activity.attachments > 0 || activity.busy || activity.processes > 0;
         if !in_use && quiet >= timeout {
             tracing::info!(session = %self.session, ?quiet, "idle; stopping the sandbox");
-            self.stop_requested = true;
+            self.stop_requested = Some(Instant::now());
             self.shared.request_stop(self.session, StopReason::Idle);
             return;
         }
