@@ -47,6 +47,9 @@ pub struct ServeArgs {
     pub runtime: crate::runtime::config::RuntimeArgs,
 
     #[command(flatten)]
+    pub sync: crate::workspaces::SyncConfig,
+
+    #[command(flatten)]
     pub ws: WsArgs,
 }
 

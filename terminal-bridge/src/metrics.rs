@@ -44,6 +44,9 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
+    ///
+    /// The session layer's figures (sandboxes, sync lag, ...) come from
+    /// [`crate::workspaces::Workspaces::stats`] and are appended by [`render_pairs`].
     pub fn render(&self) -> String {
         let mut out = String::new();
         let g = |a: &AtomicI64| a.load(Relaxed) as f64;
@@ -135,6 +138,22 @@ fn labelled(
     for (key, value) in values {
         let _ = writeln!(out, "{name}{{{label}=\"{key}\"}} {value}");
     }
+}
+
+/// `(name, value)` pairs in the exposition format: names ending in `_total` are counters, the
+/// others gauges.
+pub fn render_pairs(pairs: &[(&'static str, f64)]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (name, value) in pairs {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");
+    }
+    out
 }
 
 #[cfg(test)]

@@ -28,7 +28,8 @@ pub async fn run(database: tokio_postgres::Config, args: ServeArgs) -> anyhow::R
     let pool = db::pool(&database, args.db_pool_size)?;
     let runtime = crate::runtime::config::build(&args.runtime)?;
     info!(runtime = runtime.name(), "sandbox runtime ready");
-    let workspaces = Workspaces::new(runtime);
+    let workspaces = Workspaces::new(runtime, database.clone(), pool.clone(), args.sync.clone());
+    let background = tokio::spawn(workspaces.clone().run(crate::shutdown::signal()));
     let state = AppState::new(
         Db::with_client(database, client),
         pool,
@@ -41,6 +42,10 @@ pub async fn run(database: tokio_postgres::Config, args: ServeArgs) -> anyhow::R
         .with_context(|| format!("listening on {listen}"))?;
     info!(address = %listener.local_addr()?, "terminal-bridge listening");
     serve_state(listener, state, crate::shutdown::signal()).await?;
+    // The session layer saves the shells' last edits before the process ends.
+    if let Err(err) = background.await {
+        tracing::warn!(error = %err, "the session layer ended abnormally");
+    }
     info!("terminal-bridge stopped");
     Ok(())
 }

@@ -140,9 +140,14 @@ async fn router_serves_in_process_on_an_ephemeral_port() {
         std::env::temp_dir().join("bridge-serve-test"),
     ));
     let state = terminal_bridge::AppState::new(
-        terminal_bridge::db::Db::new(config),
-        pool,
-        terminal_bridge::workspaces::Workspaces::new(runtime),
+        terminal_bridge::db::Db::new(config.clone()),
+        pool.clone(),
+        terminal_bridge::workspaces::Workspaces::new(
+            runtime,
+            config.clone(),
+            pool.clone(),
+            Default::default(),
+        ),
         terminal_bridge::ws::WsConfig::default(),
         std::sync::Arc::default(),
     );

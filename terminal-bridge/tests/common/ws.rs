@@ -104,7 +104,12 @@ impl Bridge {
     pub async fn instance(db: &TestDb, runtime: &Arc<dyn Runtime>, config: WsConfig) -> Instance {
         let database = terminal_bridge::config::database_config(&db.url).unwrap();
         let pool = terminal_bridge::db::pool(&database, 4).unwrap();
-        let workspaces = Workspaces::new(runtime.clone());
+        let workspaces = Workspaces::new(
+            runtime.clone(),
+            database.clone(),
+            pool.clone(),
+            terminal_bridge::workspaces::SyncConfig::default(),
+        );
         let state = AppState::new(
             terminal_bridge::db::Db::new(database),
             pool,

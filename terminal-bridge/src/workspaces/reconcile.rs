@@ -1,0 +1,93 @@
+//! The level-triggered half: every `BRIDGE_RECONCILE_SECS` (and whenever the listener
+//! reconnects) compare the sessions in PostgreSQL with the sandboxes the runtime has, so a
+//! missed notification only delays what it would have triggered.
+//!
+//! - a sandbox whose session is gone: stopped (no flush: its rows are gone too);
+//! - a sandbox whose desired state is `stopped`: flushed, then stopped;
+//! - a sandbox that should run but this bridge does not watch (it restarted): adopted, i.e.
+//!   synced with the three-way merge and watched from now on;
+//! - a watched sandbox: its files are rechecked against PostgreSQL;
+//! - a session that claims to run (or start, or stop) but has no sandbox: marked `stopped`.
+//!
+//! Sandboxes start lazily, when a client activates the session, not because a session's
+//! desired state is `running` (that is every new session).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use super::stats::Stats;
+use super::sync::Command;
+use super::{StopReason, Workspaces};
+
+/// Reconciles every period and on each kick, until aborted.
+pub async fn run(workspaces: Arc<Workspaces>, mut kick: mpsc::UnboundedReceiver<()>) {
+    let mut tick = tokio::time::interval(workspaces.shared.config.reconcile_period());
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(()) = kick.recv() => {}
+        }
+        workspaces.reconcile_once().await;
+    }
+}
+
+impl Workspaces {
+    /// One full pass (see the module documentation).
+    pub async fn reconcile_once(&self) {
+        Stats::add(&self.shared.stats.reconciles);
+        let sandboxes = match self.runtime.list().await {
+            Ok(sandboxes) => sandboxes,
+            Err(e) => {
+                tracing::warn!(error = %e, "reconcile: listing sandboxes failed");
+                return;
+            }
+        };
+        let ids: Vec<_> = sandboxes.iter().map(|s| s.session).collect();
+        let desired = match self.shared.store.desired_of(&ids).await {
+            Ok(desired) => desired,
+            Err(e) => {
+                tracing::warn!(error = %e, "reconcile: reading sessions failed");
+                return;
+            }
+        };
+        for sandbox in &sandboxes {
+            let session = sandbox.session;
+            match desired.get(&session).map(String::as_str) {
+                None => self.stop(session, StopReason::Deleted).await,
+                Some("stopped") => self.stop(session, StopReason::Desired).await,
+                _ => {
+                    if let Some(route) = self.route(session) {
+                        let _ = route.send(Command::Recheck);
+                    } else if let Err(e) = self.adopt(session).await {
+                        tracing::warn!(%session, error = %e, "reconcile: adopting a sandbox failed");
+                    }
+                }
+            }
+        }
+        let running: HashSet<_> = ids.into_iter().collect();
+        let live = match self.shared.store.live_sessions().await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(error = %e, "reconcile: reading sessions failed");
+                return;
+            }
+        };
+        for (session, _, observed) in live {
+            // `failed` stays: it says why the last start did not work.
+            if running.contains(&session)
+                || observed == "stopped"
+                || observed == "failed"
+                || self.is_busy(session)
+            {
+                continue;
+            }
+            if let Err(e) = self.shared.store.set_observed(session, "stopped").await {
+                tracing::warn!(%session, error = %e, "reconcile: updating observed state failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The sandbox lifecycle against real parts: one start for concurrent activations, desired
+//! state (notified, or missed and caught by the periodic reconcile), idle stop, deletion.
+
+mod common;
+mod sync_harness;
+
+use std::time::Duration;
+
+use sync_harness::{Harness, eventually, quiet_config};
+use terminal_bridge::workspaces::{SyncConfig, WorkspaceEvent};
+
+fn is_status(e: &WorkspaceEvent, want: &str) -> bool {
+    matches!(e, WorkspaceEvent::WorkspaceStatus { state, .. } if state == want)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_activations_start_one_sandbox() {
+    let mut h = Harness::start(quiet_config()).await;
+    let session = h.session().await;
+    h.rest_write(session, "f.txt", b"x").await;
+    let calls = (0..8).map(|_| {
+        let w = h.workspaces.clone();
+        tokio::spawn(async move { w.activate(session).await.unwrap() })
+    });
+    let mut sandboxes = Vec::new();
+    for call in calls {
+        sandboxes.push(call.await.unwrap());
+    }
+    let created = sandboxes.iter().filter(|s| s.created).count();
+    assert_eq!(created, 1, "{sandboxes:?}");
+    assert!(sandboxes.iter().all(|s| s.id == sandboxes[0].id));
+    assert_eq!(h.runtime_sandboxes().await, 1);
+    h.event(Duration::from_secs(1), "running", |e| {
+        is_status(e, "running")
+    })
+    .await;
+    // Exactly one start: no second "starting".
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut starts = 0;
+    while let Ok(e) = h.events.try_recv() {
+        starts += usize::from(is_status(&e, "starting"));
+    }
+    assert_eq!(starts, 0);
+    h.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_request_flushes_then_stops() {
+    let mut h = Harness::start(quiet_config()).await;
+    let session = h.session().await;
+    h.rest_write(session, "work.py", b"v1").await;
+    h.workspaces.activate(session).await.unwrap();
+
+    // An edit a moment before the REST shutdown is saved before the sandbox goes.
+    h.shell_write(session, "work.py", b"v2 saved at the last moment");
+    h.rest_shutdown(session).await;
+    h.event(Duration::from_secs(10), "stopped", |e| {
+        is_status(e, "stopped")
+    })
+    .await;
+    assert!(!h.is_running(session).await);
+    assert_eq!(
+        h.row(session, "work.py").await.unwrap().1,
+        b"v2 saved at the last moment"
+    );
+    assert_eq!(
+        h.session_states(session).await,
+        ("stopped".into(), "stopped".into())
+    );
+    assert!(!h.workspaces.is_active(session));
+
+    // Activating again starts a new sandbox with the saved file, and wants it running.
+    let sandbox = h.workspaces.activate(session).await.unwrap();
+    assert!(sandbox.created);
+    assert_eq!(
+        h.shell_read(session, "work.py").unwrap(),
+        b"v2 saved at the last moment"
+    );
+    assert_eq!(h.session_states(session).await.0, "running");
+    h.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_notifications_act_after_the_periodic_reconcile() {
+    let config = SyncConfig {
+        reconcile_secs: 0.5,
+        ..quiet_config()
+    };
+    let mut h = Harness::start(config).await;
+    let session = h.session().await;
+    h.workspaces.activate(session).await.unwrap();
+
+    // A file written without a notification still reaches the sandbox.
+    h.client
+        .execute(
+            "insert into workspace_items (session_id, path, kind, content, size, sha256) \
+             values ($1, 'quiet.txt', 'file', 'shh', 3, sha256('shh'))",
+            &[&session],
+        )
+        .await
+        .unwrap();
+    eventually("the unannounced file in the sandbox", || async {
+        (h.shell_read(session, "quiet.txt").as_deref() == Some(b"shh".as_slice())).then_some(())
+    })
+    .await;
+
+    // A desired state set without a notification still stops the sandbox.
+    h.client
+        .execute(
+            "update code_sessions set desired_state = 'stopped' where id = $1",
+            &[&session],
+        )
+        .await
+        .unwrap();
+    h.event(Duration::from_secs(10), "stopped", |e| {
+        is_status(e, "stopped")
+    })
+    .await;
+    assert!(!h.is_running(session).await);
+    assert_eq!(h.session_states(session).await.1, "stopped");
+    h.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sandboxes_stop_after_the_timeout_unless_a_client_is_attached() {
+    let config = SyncConfig {
+        session_timeout_secs: 1.0,
+        ..quiet_config()
+    };
+    let mut h = Harness::start(config).await;
+    let watched = h.session().await;
+    let idle = h.session().await;
+    let guard = h.workspaces.attach(watched);
+    h.workspaces.activate(watched).await.unwrap();
+    h.workspaces.activate(idle).await.unwrap();
+    let started = tokio::time::Instant::now();
+
+    let stopped = h
+        .event(Duration::from_secs(10), "an idle stop", |e| {
+            is_status(e, "stopped")
+        })
+        .await;
+    assert_eq!(stopped.session(), idle);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(!h.is_running(idle).await);
+    assert_eq!(
+        h.session_states(idle).await,
+        ("stopped".into(), "stopped".into())
+    );
+    // The session with a client stays, well past the timeout.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(h.is_running(watched).await);
+    let stats: std::collections::HashMap<_, _> = h.workspaces.stats().into_iter().collect();
+    assert_eq!(stats["bridge_idle_stops_total"], 1.0);
+
+    // Once the client leaves, it goes too.
+    drop(guard);
+    h.event(Duration::from_secs(10), "the second idle stop", |e| {
+        is_status(e, "stopped") && e.session() == watched
+    })
+    .await;
+    h.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_session_stops_its_sandbox() {
+    let mut h = Harness::start(quiet_config()).await;
+    let session = h.session().await;
+    h.rest_write(session, "f.txt", b"x").await;
+    h.workspaces.activate(session).await.unwrap();
+    h.client
+        .query(
+            "with d as (delete from code_sessions where id = $1 returning id) \
+             select pg_notify('code_session_desired_state', json_build_object('session', id, \
+             'desired_state', 'stopped', 'deleted', true)::text) from d",
+            &[&session],
+        )
+        .await
+        .unwrap();
+    h.event(Duration::from_secs(10), "stopped", |e| {
+        is_status(e, "stopped")
+    })
+    .await;
+    assert!(!h.is_running(session).await);
+    h.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activating_an_unknown_session_fails_clearly() {
+    let h = Harness::start(quiet_config()).await;
+    let err = h
+        .workspaces
+        .activate(uuid::Uuid::new_v4())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert_eq!(h.runtime_sandboxes().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_missed_while_the_listener_was_down_still_arrives() {
+    // No periodic reconcile: only the listener's reconnect can catch up.
+    let h = Harness::start(quiet_config()).await;
+    let session = h.session().await;
+    h.workspaces.activate(session).await.unwrap();
+    // Kill the listening connection and, in the same transaction, make a change and notify:
+    // when it commits, nobody of the bridge listens.
+    let mut client = h.db.connect().await;
+    let tx = client.transaction().await.unwrap();
+    let killed: i64 = tx
+        .query_one(
+            "select count(*) filter (where pg_terminate_backend(pid, 5000)) from pg_stat_activity \
+             where query like 'listen %' and pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1);
+    tx.execute(
+        "with f as (insert into workspace_items (session_id, path, kind, content, size, sha256) \
+         values ($1, 'late.txt', 'file', 'late', 4, sha256('late')) \
+         returning session_id, path, version, kind) \
+         select pg_notify('workspace_item_changed', json_build_object('session', session_id, \
+         'path', path, 'version', version, 'kind', kind, 'deleted', false)::text) from f",
+        &[&session],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    eventually("the missed file in the sandbox", || async {
+        (h.shell_read(session, "late.txt").as_deref() == Some(b"late".as_slice())).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_shell_edit_is_saved_and_an_attached_terminal_keeps_the_sandbox() {
+    use agent_protocol::{Frame, FrameReader, FrameWriter, client_handshake};
+    use terminal_bridge::runtime::Runtime;
+
+    let config = SyncConfig {
+        session_timeout_secs: 1.0,
+        ..quiet_config()
+    };
+    let mut h = Harness::start(config).await;
+    let session = h.session().await;
+    h.workspaces.activate(session).await.unwrap();
+
+    // A terminal, as the WebSocket layer would open one, running a real command.
+    let stream = h.runtime.connect(session).await.unwrap();
+    let (r, w) = tokio::io::split(stream);
+    let (mut reader, mut writer) = (FrameReader::new(r), FrameWriter::new(w));
+    client_handshake(&mut reader, &mut writer, "test")
+        .await
+        .unwrap();
+    writer
+        .send(&Frame::Open {
+            stream: 1,
+            terminal: "main".into(),
+            cols: 80,
+            rows: 24,
+            window: u32::MAX,
+        })
+        .await
+        .unwrap();
+    let drain = tokio::spawn(async move { while let Ok(Some(_)) = reader.read_frame().await {} });
+    writer
+        .send(&Frame::Input {
+            stream: 1,
+            data: "mkdir -p out && printf 'hi\\n' > out/x.txt\n".into(),
+        })
+        .await
+        .unwrap();
+    eventually("the shell's file in PostgreSQL", || async {
+        h.row(session, "out/x.txt")
+            .await
+            .filter(|(_, c)| c == b"hi\n")
+    })
+    .await;
+
+    // Attached: not idle, well past the timeout.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(h.is_running(session).await);
+
+    // Detached (the shell keeps running, idle): stopped after the timeout.
+    drop(writer);
+    drain.abort();
+    h.event(Duration::from_secs(10), "an idle stop", |e| {
+        is_status(e, "stopped")
+    })
+    .await;
+    assert!(!h.is_running(session).await);
+    h.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxes_of_unknown_sessions_are_stopped_by_the_reconcile() {
+    use terminal_bridge::runtime::Runtime;
+
+    let h = Harness::start(SyncConfig {
+        reconcile_secs: 0.3,
+        ..quiet_config()
+    })
+    .await;
+    let stray = uuid::Uuid::new_v4();
+    h.runtime.ensure(stray).await.unwrap();
+    assert!(h.is_running(stray).await);
+    eventually("the stray sandbox stopped", || async {
+        (!h.is_running(stray).await).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_that_cannot_start_is_reported_failed() {
+    use std::sync::Arc;
+    use terminal_bridge::runtime::process::ProcessRuntime;
+    use terminal_bridge::workspaces::Workspaces;
+
+    let h = Harness::start(quiet_config()).await;
+    let session = h.session().await;
+    let broken = Arc::new(ProcessRuntime::new(
+        h.state.path().join("no-such-agent"),
+        h.state.path().join("broken"),
+    ));
+    let database = terminal_bridge::config::database_config(&h.db.url).unwrap();
+    let pool = terminal_bridge::db::pool(&database, 2).unwrap();
+    let workspaces = Workspaces::new(broken, database, pool, quiet_config());
+    let mut events = workspaces.subscribe();
+    let err = workspaces.activate(session).await.unwrap_err();
+    assert!(err.to_string().contains("no-such-agent"), "{err}");
+    let mut states = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let WorkspaceEvent::WorkspaceStatus { state, message, .. } = e {
+            states.push((state, message.is_some()));
+        }
+    }
+    assert_eq!(
+        states,
+        [("starting".into(), false), ("failed".into(), true)]
+    );
+    assert_eq!(h.session_states(session).await.1, "failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_that_dies_is_reported_and_restarts_on_the_next_activation() {
+    let mut h = Harness::start(quiet_config()).await;
+    let session = h.session().await;
+    h.rest_write(session, "keep.txt", b"kept").await;
+    let sandbox = h.workspaces.activate(session).await.unwrap();
+    // The agent process this test's runtime started, by its id.
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &sandbox.id])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stopped = h
+        .event(Duration::from_secs(10), "stopped", |e| {
+            is_status(e, "stopped")
+        })
+        .await;
+    let WorkspaceEvent::WorkspaceStatus { message, .. } = stopped else {
+        unreachable!()
+    };
+    assert!(message.unwrap().contains("unexpectedly"));
+    assert!(!h.workspaces.is_active(session));
+    let again = h.workspaces.activate(session).await.unwrap();
+    assert!(again.created);
+    assert_ne!(again.id, sandbox.id);
+    assert_eq!(h.shell_read(session, "keep.txt").unwrap(), b"kept");
+    h.shut_down().await;
+}
