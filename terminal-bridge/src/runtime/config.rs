@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::Runtime;
+use super::kube::KubeRuntime;
+use super::kube::settings::KubeArgs;
 use super::local::{LocalConfig, LocalRuntime};
 use super::process::ProcessRuntime;
 
@@ -19,12 +21,15 @@ pub enum RuntimeKind {
     Local,
     /// `pod-agent` as a plain child process, without any isolation: development only.
     Process,
+    /// A pod per workspace on Kubernetes (the `KUBERNETES_*` settings).
+    Kube,
 }
 
 /// Where sandboxes run and what they may use.
 #[derive(Debug, Clone, Args)]
 pub struct RuntimeArgs {
-    /// `local` (bubblewrap sandboxes) or `process` (no isolation, for development).
+    /// `local` (bubblewrap sandboxes), `kube` (pods) or `process` (no isolation, for
+    /// development).
     #[arg(
         long = "runtime",
         env = "BRIDGE_RUNTIME",
@@ -81,6 +86,10 @@ pub struct RuntimeArgs {
     /// How many host uids sandboxes may use, i.e. at most that many sandboxes at once.
     #[arg(long, env = "SANDBOX_HOST_UID_COUNT", default_value_t = 10_000)]
     pub sandbox_host_uid_count: u32,
+
+    /// The kube runtime's settings.
+    #[command(flatten)]
+    pub kube: KubeArgs,
 }
 
 impl RuntimeArgs {
@@ -135,7 +144,8 @@ impl RuntimeArgs {
     }
 }
 
-/// The runtime `args` ask for. Fails when it cannot work here (no `bwrap`, no agent binary).
+/// The runtime `args` ask for. Fails when it cannot work here (no `bwrap`, no agent binary,
+/// invalid `KUBERNETES_*` settings, no kubeconfig or service account).
 pub fn build(args: &RuntimeArgs) -> anyhow::Result<Arc<dyn Runtime>> {
     Ok(match args.kind {
         RuntimeKind::Local => Arc::new(LocalRuntime::new(args.local_config()?)?),
@@ -149,6 +159,10 @@ pub fn build(args: &RuntimeArgs) -> anyhow::Result<Arc<dyn Runtime>> {
             tracing::warn!("BRIDGE_RUNTIME=process: workspaces run WITHOUT any isolation");
             Arc::new(ProcessRuntime::new(agent, args.sandbox_dir.clone()))
         }
+        RuntimeKind::Kube => Arc::new(KubeRuntime::new(
+            args.kube.settings()?,
+            args.kube.client_source()?,
+        )),
     })
 }
 
