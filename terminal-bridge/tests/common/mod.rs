@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod term;
+
 use test_support::PgCluster;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;

@@ -113,6 +113,11 @@ impl FakeKube {
         self.shared.lock().log.clone()
     }
 
+    /// (pod name, `preconditions.uid`) of every DELETE of an existing pod, in order.
+    pub fn deletes(&self) -> Vec<(String, Option<String>)> {
+        self.shared.lock().deletes.clone()
+    }
+
     /// The pods of `namespace` (terminating ones included), sorted by name.
     pub fn pods(&self, namespace: &str) -> Vec<Value> {
         let store = self.shared.lock();
@@ -160,6 +165,15 @@ impl FakeKube {
         self.shared
             .remove_if(&(namespace.to_string(), name.to_string()), None)
     }
+}
+
+/// The pod's log file (`<dir>/agent.log`), for the agent's output.
+fn agent_log(dir: &Path) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("agent.log"))
+        .map_err(|e| e.to_string())
 }
 
 impl Drop for FakeKube {
@@ -236,6 +250,8 @@ impl Shared {
             .arg(&socket)
             .env("POD_AGENT_SHELL", "bash --noprofile --norc")
             .stdin(std::process::Stdio::null())
+            .stdout(agent_log(&dir)?)
+            .stderr(agent_log(&dir)?)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("starting {}: {e}", self.agent.display()))?;

@@ -299,6 +299,8 @@ async fn delete(
     };
     let mut object = entry.object.clone();
     let uid = object["metadata"]["uid"].as_str().unwrap_or("").to_string();
+    let precondition = options["preconditions"]["uid"].as_str().map(str::to_string);
+    store.deletes.push((name.clone(), precondition));
     if let Some(wanted) = options["preconditions"]["uid"].as_str()
         && wanted != uid
     {

@@ -70,6 +70,8 @@ pub struct Store {
     pub log: Vec<String>,
     /// Counts pod directories, for short unique names.
     pub next_dir: u64,
+    /// (pod name, `preconditions.uid`) of every DELETE that reached a pod.
+    pub deletes: Vec<(String, Option<String>)>,
 }
 
 impl Store {
@@ -86,6 +88,7 @@ impl Store {
             exec_protocols: vec!["v5.channel.k8s.io", "v4.channel.k8s.io"],
             log: Vec::new(),
             next_dir: 0,
+            deletes: Vec::new(),
         }
     }
 
