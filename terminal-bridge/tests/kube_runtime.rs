@@ -53,7 +53,10 @@ impl Fixture {
         self.fake
             .requests()
             .iter()
-            .filter(|r| r.starts_with(&format!("POST /api/v1/namespaces/{NS}/pods?")) || *r == &format!("POST /api/v1/namespaces/{NS}/pods"))
+            .filter(|r| {
+                r.starts_with(&format!("POST /api/v1/namespaces/{NS}/pods?"))
+                    || *r == &format!("POST /api/v1/namespaces/{NS}/pods")
+            })
             .count()
     }
 }
@@ -81,6 +84,56 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The pod the runtime makes with the settings of `k8s/terminal-bridge-config.yaml` is
+/// exactly `k8s/workspace-pod.example.yaml` (but for the session and the time), and every
+/// `KUBERNETES_*` name of the ConfigMap is one the runtime reads.
+#[test]
+fn the_pod_matches_the_example_manifest_with_the_config_maps_settings() {
+    use clap::{Args, Command};
+    use terminal_bridge::runtime::kube::settings::KubeArgs;
+    let root = test_support::workspace_root().join("k8s");
+    let read = |name: &str| -> Value {
+        let text = std::fs::read_to_string(root.join(name)).unwrap();
+        serde_yaml::from_str(&text).unwrap()
+    };
+    let config = read("terminal-bridge-config.yaml");
+    let mut example = read("workspace-pod.example.yaml");
+    let command = KubeArgs::augment_args(Command::new("kube"));
+    let mut argv = vec!["kube".to_string()];
+    for (key, value) in config["data"].as_object().unwrap() {
+        if !key.starts_with("KUBERNETES_") {
+            continue;
+        }
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_env().is_some_and(|env| env == key.as_str()))
+            .unwrap_or_else(|| panic!("the runtime does not read {key}"));
+        argv.push(format!(
+            "--{}={}",
+            arg.get_long().unwrap(),
+            value.as_str().unwrap()
+        ));
+    }
+    let matches = command.try_get_matches_from(argv).unwrap();
+    let args = <KubeArgs as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+    assert!(args.in_cluster);
+    let session: Uuid = example["metadata"]["labels"]["code-exec.dev/workspace-id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pod =
+        terminal_bridge::runtime::kube::pod::workspace_pod(&args.settings().unwrap(), session);
+    let mut pod = serde_json::to_value(pod).unwrap();
+    // The time differs; the comment-free YAML has the rest.
+    let at = "code-exec.dev/last-activity";
+    assert!(pod["metadata"]["annotations"][at].is_string());
+    pod["metadata"]["annotations"][at] = example["metadata"]["annotations"][at].clone();
+    // YAML quantities such as `cpu: "1"` and JSON agree once both are strings.
+    example["spec"]["containers"][0]["resources"]["limits"]["cpu"] = json!("1");
+    assert_eq!(pod, example);
 }
 
 #[tokio::test]
@@ -115,8 +168,14 @@ async fn ensure_creates_one_hardened_pod() {
     let container = &spec["containers"][0];
     assert_eq!(
         container["command"],
-        json!(["pod-agent", "daemon", "--workspace", "/workspace", "--socket",
-               "/run/pod-agent/agent.sock"])
+        json!([
+            "pod-agent",
+            "daemon",
+            "--workspace",
+            "/workspace",
+            "--socket",
+            "/run/pod-agent/agent.sock"
+        ])
     );
     assert_eq!(
         container["securityContext"],
@@ -170,7 +229,10 @@ async fn shell_over(protocols: &[&'static str]) {
     // The file the shell writes is in the pod's workspace.
     term.run("echo hello > from-shell.txt").await;
     let dir = fx.fake.workspace_dir(NS, &format!("ws-{session}")).unwrap();
-    assert_eq!(std::fs::read_to_string(dir.join("from-shell.txt")).unwrap(), "hello\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("from-shell.txt")).unwrap(),
+        "hello\n"
+    );
     // A second connection attaches to the same shell.
     drop(term);
     let mut again = Term::open(fx.rt.as_ref(), session, "main").await;
@@ -218,7 +280,10 @@ async fn an_image_pull_error_fails_fast_with_its_reason() {
     let message = unavailable(fx.rt.ensure(Uuid::new_v4()).await);
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(message.contains("image"), "{message}");
-    assert!(message.contains("ErrImagePull") || message.contains("ImagePullBackOff"), "{message}");
+    assert!(
+        message.contains("ErrImagePull") || message.contains("ImagePullBackOff"),
+        "{message}"
+    );
     // The broken pod is removed, so the next attempt starts afresh.
     eventually("the pod's deletion", || fx.fake.pods(NS).is_empty()).await;
 }
@@ -277,12 +342,19 @@ async fn a_create_that_finds_the_pod_reuses_it() {
     // runtime's first get is made to miss by creating it between get and create is racy, so
     // instead the pod is created before, and a 404 is injected into the first get.
     let pod = terminal_bridge::runtime::kube::pod::workspace_pod(fx.rt.settings(), session);
-    fx.pods().create(&PostParams::default(), &pod).await.unwrap();
+    fx.pods()
+        .create(&PostParams::default(), &pod)
+        .await
+        .unwrap();
     fx.fake.fail_next(1, 404, Some("GET"));
     let sandbox = fx.rt.ensure(session).await.unwrap();
     assert!(!sandbox.created);
     assert_eq!(fx.fake.pods(NS).len(), 1);
-    assert_eq!(fx.post_count(), 2, "the runtime tried once and got AlreadyExists");
+    assert_eq!(
+        fx.post_count(),
+        2,
+        "the runtime tried once and got AlreadyExists"
+    );
 }
 
 #[tokio::test]
@@ -382,7 +454,10 @@ async fn list_finds_the_managed_pods_only() {
         "spec": {"containers": [{"name": "c", "image": "busybox"}]},
     }))
     .unwrap();
-    fx.pods().create(&PostParams::default(), &other).await.unwrap();
+    fx.pods()
+        .create(&PostParams::default(), &other)
+        .await
+        .unwrap();
     let listed = fx.rt.list().await.unwrap();
     sessions.sort();
     assert_eq!(
@@ -396,7 +471,10 @@ async fn list_finds_the_managed_pods_only() {
         .into_iter()
         .find(|r| r.starts_with("GET") && r.contains("labelSelector"))
         .unwrap();
-    assert!(list_request.contains("managed-by%3Dterminal-bridge"), "{list_request}");
+    assert!(
+        list_request.contains("managed-by%3Dterminal-bridge"),
+        "{list_request}"
+    );
 }
 
 #[tokio::test]
@@ -404,7 +482,10 @@ async fn stop_deletes_with_the_uid_precondition() {
     let fx = Fixture::new().await;
     let session = Uuid::new_v4();
     fx.rt.ensure(session).await.unwrap();
-    let uid = fx.pod(session)["metadata"]["uid"].as_str().unwrap().to_string();
+    let uid = fx.pod(session)["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     fx.rt.stop(session).await.unwrap();
     assert_eq!(
         fx.fake.deletes(),
@@ -430,7 +511,10 @@ async fn a_delete_with_a_stale_uid_leaves_the_new_pod_alone() {
         ..DeleteParams::default()
     };
     let err = fx.pods().delete(&name, &params).await.unwrap_err();
-    assert!(matches!(&err, kube::Error::Api(s) if s.code == 409), "{err}");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 409),
+        "{err}"
+    );
     assert!(fx.pod(session)["metadata"]["deletionTimestamp"].is_null());
 }
 
@@ -446,7 +530,10 @@ async fn the_reaper_removes_ended_stale_and_unknown_pods_only() {
         "spec": {"containers": [{"name": "c", "image": "busybox"}]},
     }))
     .unwrap();
-    fx.pods().create(&PostParams::default(), &other).await.unwrap();
+    fx.pods()
+        .create(&PostParams::default(), &other)
+        .await
+        .unwrap();
     fx.fake.update_pod(NS, &format!("ws-{failed}"), |pod| {
         pod["status"]["phase"] = json!("Failed");
     });
@@ -466,7 +553,10 @@ async fn the_reaper_removes_ended_stale_and_unknown_pods_only() {
     ];
     expected.sort_by_key(|(pod, _)| pod.clone());
     assert_eq!(
-        reaped.iter().map(|r| (r.pod.clone(), r.reason)).collect::<Vec<_>>(),
+        reaped
+            .iter()
+            .map(|r| (r.pod.clone(), r.reason))
+            .collect::<Vec<_>>(),
         expected
     );
     // Every delete carried the pod's uid.
@@ -480,7 +570,13 @@ async fn the_reaper_removes_ended_stale_and_unknown_pods_only() {
         .collect();
     assert!(left.contains(&format!("ws-{good}")) && left.contains(&"unrelated".to_string()));
     // A second pass finds nothing more.
-    assert!(fx.rt.reap(&known, Duration::from_secs(3600)).await.unwrap().is_empty());
+    assert!(
+        fx.rt
+            .reap(&known, Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -523,7 +619,9 @@ async fn the_fake_watch_streams_a_pods_phases() {
     use futures_util::StreamExt;
     while let Some(event) = watch.next().await {
         match event.unwrap() {
-            WatchEvent::Added(pod) => seen.push(format!("ADDED {}", pod.status.unwrap().phase.unwrap())),
+            WatchEvent::Added(pod) => {
+                seen.push(format!("ADDED {}", pod.status.unwrap().phase.unwrap()))
+            }
             WatchEvent::Modified(pod) => {
                 let phase = pod.status.unwrap().phase.unwrap();
                 let rv = pod.metadata.resource_version.unwrap();
@@ -553,13 +651,20 @@ async fn an_exec_of_a_missing_program_reports_failure() {
         .exec(
             &format!("ws-{session}"),
             ["python3", "-c", "print(1)"],
-            &kube::api::AttachParams::default().stdin(false).stderr(false),
+            &kube::api::AttachParams::default()
+                .stdin(false)
+                .stderr(false),
         )
         .await
         .unwrap();
     let status = process.take_status().unwrap().await.unwrap();
     assert_eq!(status.status.as_deref(), Some("Failure"));
     let mut out = Vec::new();
-    process.stdout().unwrap().read_to_end(&mut out).await.unwrap();
+    process
+        .stdout()
+        .unwrap()
+        .read_to_end(&mut out)
+        .await
+        .unwrap();
     assert!(out.is_empty());
 }
