@@ -12,6 +12,21 @@
 //! Tests script what happens ([`Fate`] of new pods, injected errors, how long deletion takes,
 //! which exec subprotocols are offered) and inspect and change pods directly.
 //!
+//! Using it: `FakeKube::start(&binary("pod-agent"))`, then point a kube client at
+//! [`FakeKube::url`] (`kube::Config::new(url)`). New pods go `Pending` -> scheduled ->
+//! `Running` + `Ready` after 200 ms unless [`FakeKube::set_fate`] says otherwise; deleted pods
+//! stay `Terminating` (with `deletionTimestamp`) for 300 ms ([`FakeKube::set_terminating_for`];
+//! `gracePeriodSeconds=0` removes at once). [`FakeKube::fail_next`] answers the next calls
+//! with a `Status` error; [`FakeKube::requests`] and [`FakeKube::deletes`] show what the
+//! client sent; [`FakeKube::update_pod`] and [`FakeKube::remove_pod`] act as the cluster would.
+//!
+//! What it does not emulate: other resources, authentication, admission and most validation
+//! (a create needs a valid name and a container), JSON patches (415), server-side apply,
+//! set-based label selectors, bookmarks, `410 Gone` for old resourceVersions (the whole
+//! history is kept), and exec of anything but `pod-agent` (fails as a missing executable).
+//! Strategic merge patches are applied as JSON merge patches, which agree for maps such as
+//! labels and annotations.
+//!
 //! Files: `store` (state, selectors, merge patch, `Status`), `routes` (the HTTP API),
 //! `exec` (the exec WebSocket), `lifecycle` (phases and deletion).
 

@@ -232,9 +232,9 @@ async fn create(State(shared): Shr, Path(ns): Path<String>, body: Bytes) -> Resp
             Some(&name),
         );
     }
-    if !object["spec"]["containers"]
+    if object["spec"]["containers"]
         .as_array()
-        .is_some_and(|c| !c.is_empty())
+        .is_none_or(|c| c.is_empty())
     {
         return error(
             422,
@@ -409,10 +409,10 @@ async fn patch(
     ] {
         object["metadata"][field] = kept[field].clone();
     }
-    if kept["deletionTimestamp"].is_null() {
-        if let Some(meta) = object["metadata"].as_object_mut() {
-            meta.remove("deletionTimestamp");
-        }
+    if kept["deletionTimestamp"].is_null()
+        && let Some(meta) = object["metadata"].as_object_mut()
+    {
+        meta.remove("deletionTimestamp");
     }
     let event = store.record("MODIFIED", &ns, &mut object);
     if let Some(entry) = store.pods.get_mut(&key) {
