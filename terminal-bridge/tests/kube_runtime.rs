@@ -63,7 +63,13 @@ impl Fixture {
 
 /// A runtime over `fake` (a second call is a second bridge replica).
 fn runtime(fake: &FakeKube) -> KubeRuntime {
+    runtime_with_pool(fake, 0)
+}
+
+/// A runtime over `fake` keeping `pool` warm pods.
+fn runtime_with_pool(fake: &FakeKube, pool: usize) -> KubeRuntime {
     let mut settings = KubeSettings::for_namespace(NS);
+    settings.warm_pool = pool;
     settings.start_timeout = Duration::from_secs(20);
     settings.terminating_timeout = Duration::from_secs(10);
     settings.poll_interval = Duration::from_millis(50);
@@ -667,4 +673,139 @@ async fn an_exec_of_a_missing_program_reports_failure() {
         .await
         .unwrap();
     assert!(out.is_empty());
+}
+
+fn live_pods(fake: &FakeKube) -> Vec<Value> {
+    fake.pods(NS)
+        .into_iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .collect()
+}
+
+fn ready_warm(fake: &FakeKube) -> usize {
+    live_pods(fake)
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["code-exec.dev/pool"] == "warm")
+        .filter(|p| p["status"]["phase"] == "Running")
+        .count()
+}
+
+#[tokio::test]
+async fn a_warm_pod_is_claimed_used_and_the_pool_refilled() {
+    let fx = Fixture::new().await;
+    let rt = runtime_with_pool(&fx.fake, 2);
+    assert_eq!(rt.fill_pool().await.unwrap(), 2);
+    assert_eq!(rt.fill_pool().await.unwrap(), 0, "already full");
+    eventually("two ready warm pods", || ready_warm(&fx.fake) == 2).await;
+    // The unassigned pods are not workspaces, and the reaper leaves them alone.
+    assert!(rt.list().await.unwrap().is_empty());
+    assert!(
+        rt.reap(&HashSet::new(), Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let session = Uuid::new_v4();
+    let started = Instant::now();
+    let sandbox = rt.ensure(session).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "a claim does not wait for a pod"
+    );
+    assert!(sandbox.created);
+    assert!(sandbox.id.starts_with("ws-pool-"), "{}", sandbox.id);
+    let pod = fx.fake.pod(NS, &sandbox.id).unwrap();
+    assert_eq!(pod["metadata"]["labels"]["code-exec.dev/pool"], "claimed");
+    assert_eq!(
+        pod["metadata"]["labels"]["code-exec.dev/workspace-id"],
+        session.to_string()
+    );
+    // It is the session's pod from now on: reused, connected to, listed, stopped.
+    assert_eq!(rt.ensure(session).await.unwrap().id, sandbox.id);
+    let mut term = Term::open(&rt, session, "main").await;
+    assert_eq!(term.run("echo $((6*7))").await, "42");
+    assert_eq!(
+        rt.list()
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id.clone())
+            .collect::<Vec<_>>(),
+        vec![sandbox.id.clone()]
+    );
+    eventually("the pool's refill", || ready_warm(&fx.fake) == 2).await;
+    rt.stop(session).await.unwrap();
+    eventually("the claimed pod's deletion", || {
+        fx.fake.pod(NS, &sandbox.id).is_none()
+    })
+    .await;
+    assert_eq!(ready_warm(&fx.fake), 2);
+}
+
+#[tokio::test]
+async fn a_claim_is_atomic() {
+    let fx = Fixture::new().await;
+    let rt = runtime_with_pool(&fx.fake, 1);
+    rt.fill_pool().await.unwrap();
+    eventually("a ready warm pod", || ready_warm(&fx.fake) == 1).await;
+    let warm = live_pods(&fx.fake).remove(0);
+    let name = warm["metadata"]["name"].as_str().unwrap().to_string();
+    let rv = warm["metadata"]["resourceVersion"].clone();
+    let claim = |session: Uuid| {
+        let pods = fx.pods();
+        let name = name.clone();
+        let body = json!({"metadata": {"resourceVersion": rv,
+                          "labels": {"code-exec.dev/workspace-id": session.to_string()}}});
+        async move {
+            pods.patch(
+                &name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&body),
+            )
+            .await
+        }
+    };
+    let (a, b) = tokio::join!(claim(Uuid::new_v4()), claim(Uuid::new_v4()));
+    assert_eq!(
+        [&a, &b].iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{a:?} {b:?}"
+    );
+    let loser = if a.is_ok() { b } else { a };
+    assert!(matches!(loser, Err(kube::Error::Api(s)) if s.code == 409));
+}
+
+#[tokio::test]
+async fn concurrent_claims_give_each_session_exactly_one_pod() {
+    let fx = Fixture::new().await;
+    let one = Arc::new(runtime_with_pool(&fx.fake, 3));
+    let two = Arc::new(runtime_with_pool(&fx.fake, 3));
+    one.fill_pool().await.unwrap();
+    eventually("three ready warm pods", || ready_warm(&fx.fake) == 3).await;
+    let shared = Uuid::new_v4();
+    let (x, y) = (Uuid::new_v4(), Uuid::new_v4());
+    let (a, b, c, d, e, f) = tokio::join!(
+        one.ensure(shared),
+        two.ensure(shared),
+        one.ensure(shared),
+        two.ensure(shared),
+        one.ensure(x),
+        two.ensure(y)
+    );
+    let same = [a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()];
+    let (x_pod, y_pod) = (e.unwrap(), f.unwrap());
+    assert!(same.iter().all(|s| s.id == same[0].id), "{same:?}");
+    assert_ne!(x_pod.id, y_pod.id);
+    assert_ne!(x_pod.id, same[0].id);
+    assert_ne!(y_pod.id, same[0].id);
+    for (session, id) in [(shared, &same[0].id), (x, &x_pod.id), (y, &y_pod.id)] {
+        let mine: Vec<String> = live_pods(&fx.fake)
+            .iter()
+            .filter(|p| {
+                p["metadata"]["labels"]["code-exec.dev/workspace-id"] == session.to_string()
+            })
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(&mine, &vec![id.clone()], "one live pod for {session}");
+    }
 }

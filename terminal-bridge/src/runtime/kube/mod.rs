@@ -13,14 +13,14 @@
 //! - `start`: create-or-reuse and waiting for readiness.
 //! - [`exec`]: the exec's stdio as one byte stream.
 //! - `reaper`: deleting finished, stale and orphaned pods ([`KubeRuntime::reap`]).
-//!
-//! No warm pool of pre-started pods (yet): every workspace gets a fresh pod.
+//! - `pool`: the optional warm pool of pre-started pods ([`KubeRuntime::fill_pool`]).
 
 pub mod api;
 pub mod exec;
 pub mod pod;
 pub mod settings;
 
+mod pool;
 mod reaper;
 mod start;
 
@@ -49,6 +49,8 @@ pub struct KubeRuntime {
     client: OnceCell<Client>,
     /// One lock per session, so `ensure` and `stop` of one session take turns.
     locks: std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held while the warm pool is refilled, so refills do not overshoot.
+    pool_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl KubeRuntime {
@@ -58,6 +60,7 @@ impl KubeRuntime {
             source,
             client: OnceCell::new(),
             locks: Default::default(),
+            pool_lock: Default::default(),
         }
     }
 
@@ -112,30 +115,33 @@ impl KubeRuntime {
         lock.lock_owned().await
     }
 
-    /// `session`'s pod, if one exists (terminating ones included).
+    /// `session`'s pod, if one exists: a live one first, else a terminating one. Without a
+    /// warm pool that is the pod named `ws-<session>`; with one, any pod labelled with the
+    /// session (the live one with the smallest name if, for a moment, there are several).
     async fn get(&self, pods: &Api<Pod>, session: Uuid) -> Result<Option<Pod>, RuntimeError> {
-        let name = pod_name(session);
-        api::retry("reading a workspace pod", || pods.get_opt(&name))
+        if self.settings.warm_pool == 0 {
+            let name = pod_name(session);
+            return api::retry("reading a workspace pod", || pods.get_opt(&name))
+                .await
+                .map_err(|err| api::user_error("reading the workspace's pod", err));
+        }
+        let mut all = self.session_pods(pods, session).await?;
+        all.sort_by_key(|p| (is_terminating(p), pod::name(p)));
+        Ok(all.into_iter().next())
+    }
+
+    /// Every pod labelled with `session` (terminating ones included).
+    async fn session_pods(&self, pods: &Api<Pod>, session: Uuid) -> Result<Vec<Pod>, RuntimeError> {
+        let params = ListParams::default().labels(&pod::session_selector(session));
+        let list = api::retry("listing a workspace's pods", || pods.list(&params))
             .await
-            .map_err(|err| api::user_error("reading the workspace's pod", err))
+            .map_err(|err| api::user_error("reading the workspace's pod", err))?;
+        Ok(list.items)
     }
 
     /// Starts deleting `pod` if it still has `uid`; gone already counts as deleted.
     async fn delete(&self, pods: &Api<Pod>, name: &str, uid: &str) -> Result<(), RuntimeError> {
-        let params = DeleteParams {
-            grace_period_seconds: Some(5),
-            preconditions: Some(Preconditions {
-                uid: Some(uid.to_string()),
-                resource_version: None,
-            }),
-            ..DeleteParams::default()
-        };
-        match api::retry("deleting a workspace pod", || pods.delete(name, &params)).await {
-            Ok(_) => Ok(()),
-            // Gone, or replaced by a pod with another uid: either way not ours to delete.
-            Err(err) if api::is_not_found(&err) || api::is_conflict(&err) => Ok(()),
-            Err(err) => Err(api::user_error("deleting the workspace's pod", err)),
-        }
+        delete_pod(pods, name, uid).await
     }
 
     /// Records activity now on `session`'s pod (its last-activity annotation), so the reaper
@@ -146,7 +152,10 @@ impl KubeRuntime {
             "metadata": {"annotations": {pod::LAST_ACTIVITY: pod::now_rfc3339()}}
         });
         let patch = Patch::Merge(&body);
-        let name = pod_name(session);
+        let name = match self.get(&pods, session).await? {
+            Some(found) => pod::name(&found),
+            None => return Err(RuntimeError::NotRunning),
+        };
         let params = PatchParams::default();
         match api::retry("touching a workspace pod", || {
             pods.patch(&name, &params, &patch)
@@ -157,6 +166,24 @@ impl KubeRuntime {
             Err(err) if api::is_not_found(&err) => Err(RuntimeError::NotRunning),
             Err(err) => Err(api::user_error("recording the workspace's activity", err)),
         }
+    }
+}
+
+/// Starts deleting `name` if it still has `uid` (5 s grace period); gone, or replaced by a pod
+/// with another uid, counts as deleted.
+async fn delete_pod(pods: &Api<Pod>, name: &str, uid: &str) -> Result<(), RuntimeError> {
+    let params = DeleteParams {
+        grace_period_seconds: Some(5),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api::retry("deleting a workspace pod", || pods.delete(name, &params)).await {
+        Ok(_) => Ok(()),
+        Err(err) if api::is_not_found(&err) || api::is_conflict(&err) => Ok(()),
+        Err(err) => Err(api::user_error("deleting the workspace's pod", err)),
     }
 }
 
@@ -203,15 +230,16 @@ impl Runtime for KubeRuntime {
     async fn stop(&self, session: Uuid) -> Result<(), RuntimeError> {
         let _turn = self.turn(session).await;
         let pods = self.pods().await?;
-        let Some(found) = self.get(&pods, session).await? else {
-            return Ok(());
+        let found = if self.settings.warm_pool == 0 {
+            self.get(&pods, session).await?.into_iter().collect()
+        } else {
+            self.session_pods(&pods, session).await?
         };
-        if is_terminating(&found) {
-            return Ok(());
+        for found in found.iter().filter(|p| !is_terminating(p)) {
+            let uid = pod::uid(found).unwrap_or_default();
+            self.delete(&pods, &pod::name(found), &uid).await?;
+            tracing::info!(%session, pod = %pod::name(found), "workspace pod deleted");
         }
-        let uid = pod::uid(&found).unwrap_or_default();
-        self.delete(&pods, &pod::name(&found), &uid).await?;
-        tracing::info!(%session, "workspace pod deleted");
         Ok(())
     }
 

@@ -17,6 +17,8 @@ pub const COMPONENT: (&str, &str) = ("app.kubernetes.io/component", "workspace")
 pub const WORKSPACE_ID: &str = "code-exec.dev/workspace-id";
 /// Annotation with the time of the last activity, RFC 3339 (drives the stale-pod reaper).
 pub const LAST_ACTIVITY: &str = "code-exec.dev/last-activity";
+/// Label of warm-pool pods: `warm` while unassigned, `claimed` once given to a session.
+pub const POOL: &str = "code-exec.dev/pool";
 /// The container running `pod-agent daemon`.
 pub const CONTAINER: &str = "workspace";
 /// The agent's socket inside the pod.
@@ -54,6 +56,35 @@ pub fn now_rfc3339() -> String {
 
 /// The pod of `session`'s workspace.
 pub fn workspace_pod(settings: &KubeSettings, session: Uuid) -> Pod {
+    shaped_pod(
+        settings,
+        &pod_name(session),
+        (WORKSPACE_ID, &session.to_string()),
+    )
+}
+
+/// An unassigned warm-pool pod (`ws-pool-<random>`), labelled `code-exec.dev/pool=warm`.
+pub fn pool_pod(settings: &KubeSettings) -> Pod {
+    let id = Uuid::new_v4().simple().to_string();
+    shaped_pod(settings, &format!("ws-pool-{}", &id[..12]), (POOL, "warm"))
+}
+
+/// The label selector of unassigned warm-pool pods.
+pub fn warm_selector() -> String {
+    format!("{},{POOL}=warm", managed_selector())
+}
+
+/// The label selector of every pod of `session` (named or claimed from the pool).
+pub fn session_selector(session: Uuid) -> String {
+    format!("{},{WORKSPACE_ID}={session}", managed_selector())
+}
+
+/// True for a warm-pool pod not yet given to a session.
+pub fn is_warm(pod: &Pod) -> bool {
+    labels(pod).get(POOL).is_some_and(|v| v == "warm")
+}
+
+fn shaped_pod(settings: &KubeSettings, name: &str, label: (&str, &str)) -> Pod {
     let mut spec = json!({
         "automountServiceAccountToken": false,
         "enableServiceLinks": false,
@@ -121,14 +152,14 @@ pub fn workspace_pod(settings: &KubeSettings, session: Uuid) -> Pod {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": pod_name(session),
+            "name": name,
             "namespace": settings.namespace,
             "labels": {
                 "app.kubernetes.io/name": "workspace",
                 COMPONENT.0: COMPONENT.1,
                 "app.kubernetes.io/part-of": "code-exec-platform",
                 MANAGED_BY.0: MANAGED_BY.1,
-                WORKSPACE_ID: session.to_string(),
+                label.0: label.1,
             },
             "annotations": {LAST_ACTIVITY: now_rfc3339()},
         },

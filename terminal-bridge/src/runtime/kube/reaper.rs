@@ -1,7 +1,8 @@
 //! Deleting workspace pods nobody needs: ended ones (`Failed`, `Succeeded`), stale ones (no
 //! activity recorded for longer than a threshold), and those whose session the caller does
-//! not know (deleted workspaces, or ones whose desired state is stopped). Each delete carries
-//! the pod's uid, so a pod recreated meanwhile survives.
+//! not know (deleted workspaces, or ones whose desired state is stopped). Unassigned
+//! warm-pool pods are only reaped when they ended. Each delete carries the pod's uid, so a
+//! pod recreated meanwhile survives.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -57,6 +58,9 @@ impl KubeRuntime {
             let session = pod::session_of(found);
             let reason = if pod::is_finished(found) {
                 ReapReason::Ended
+            } else if pod::is_warm(found) {
+                // Unassigned pool pods have no session and are meant to idle.
+                continue;
             } else if session.is_none_or(|session| !known.contains(&session)) {
                 ReapReason::Unknown
             } else if pod::last_activity(found)

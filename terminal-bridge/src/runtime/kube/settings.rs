@@ -107,6 +107,15 @@ pub struct KubeArgs {
     )]
     pub active_deadline_seconds: i64,
 
+    /// Pre-started unassigned pods kept ready, so a new workspace starts without waiting for
+    /// a pod (0: none).
+    #[arg(
+        long = "kube-warm-pool",
+        env = "KUBERNETES_WARM_POOL",
+        default_value_t = 0
+    )]
+    pub warm_pool: usize,
+
     /// Seconds a new pod may take to become ready (image pull included).
     #[arg(
         long = "kube-start-timeout-secs",
@@ -133,6 +142,8 @@ pub struct KubeSettings {
     pub workspace_size_limit: String,
     pub tmp_size_limit: String,
     pub active_deadline_seconds: i64,
+    /// Size of the warm pool (0: none).
+    pub warm_pool: usize,
     /// How long `ensure` waits for a pod to become ready.
     pub start_timeout: Duration,
     /// How long `ensure` waits for a terminating pod to go before creating a new one.
@@ -233,6 +244,7 @@ impl KubeArgs {
             workspace_size_limit: self.workspace_size_limit.clone(),
             tmp_size_limit: self.tmp_size_limit.clone(),
             active_deadline_seconds: self.active_deadline_seconds,
+            warm_pool: self.warm_pool,
             start_timeout: Duration::from_secs(self.start_timeout_secs.max(1)),
             terminating_timeout: Duration::from_secs(60),
             poll_interval: Duration::from_millis(250),
