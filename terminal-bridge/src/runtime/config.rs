@@ -182,6 +182,22 @@ mod tests {
     }
 
     #[test]
+    fn build_checks_the_kube_settings_and_credentials() {
+        let mut args = RuntimeArgs::defaults();
+        args.kind = RuntimeKind::Kube;
+        args.kube.memory_limit = "lots".into();
+        let err = build(&args).err().expect("a bad quantity").to_string();
+        assert!(err.contains("KUBERNETES_MEMORY_LIMIT"), "{err}");
+        args.kube = KubeArgs::defaults();
+        args.kube.in_cluster = true;
+        // Outside a pod there is no service account.
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
+            let err = build(&args).err().expect("no service account").to_string();
+            assert!(err.contains("KUBERNETES_IN_CLUSTER"), "{err}");
+        }
+    }
+
+    #[test]
     fn negative_cpu_is_rejected() {
         let mut args = RuntimeArgs::defaults();
         args.sandbox_cpu = -1.0;
