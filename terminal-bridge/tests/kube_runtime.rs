@@ -705,11 +705,15 @@ async fn a_warm_pod_is_claimed_used_and_the_pool_refilled() {
             .unwrap()
             .is_empty()
     );
+    // A new pod would now take 3 s to start; a claimed one is ready at once.
+    fx.fake.set_fate(Fate::Ready {
+        after: Duration::from_secs(3),
+    });
     let session = Uuid::new_v4();
     let started = Instant::now();
     let sandbox = rt.ensure(session).await.unwrap();
     assert!(
-        started.elapsed() < Duration::from_millis(500),
+        started.elapsed() < Duration::from_secs(2),
         "a claim does not wait for a pod"
     );
     assert!(sandbox.created);
@@ -808,4 +812,33 @@ async fn concurrent_claims_give_each_session_exactly_one_pod() {
             .collect();
         assert_eq!(&mine, &vec![id.clone()], "one live pod for {session}");
     }
+}
+
+/// Shutting the stream's write side down ends the exec's stdin only (v5 close signal): the
+/// answer to what was sent before still arrives, then the stream ends.
+#[tokio::test]
+async fn closing_stdin_still_delivers_the_answers_then_ends() {
+    use tokio::io::AsyncWriteExt;
+    let fx = Fixture::new().await;
+    fx.fake.set_exec_protocols(&["v5.channel.k8s.io"]);
+    let session = Uuid::new_v4();
+    fx.rt.ensure(session).await.unwrap();
+    let mut agent = Agent::connect(fx.rt.as_ref(), session).await;
+    agent
+        .writer
+        .send(&agent_protocol::Frame::Ping { nonce: 4242 })
+        .await
+        .unwrap();
+    agent.writer.get_mut().shutdown().await.unwrap();
+    let mut pongs = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(frame)) = agent.reader.read_frame().await {
+            if let agent_protocol::Frame::Pong { nonce } = frame {
+                pongs.push(nonce);
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream did not end after stdin closed");
+    assert_eq!(pongs, vec![4242]);
 }
