@@ -842,3 +842,30 @@ async fn closing_stdin_still_delivers_the_answers_then_ends() {
     assert!(ended.is_ok(), "the stream did not end after stdin closed");
     assert_eq!(pongs, vec![4242]);
 }
+
+#[tokio::test]
+async fn the_pool_is_kept_filled_in_the_background() {
+    let fx = Fixture::new().await;
+    let rt = Arc::new(runtime_with_pool(&fx.fake, 2));
+    rt.keep_pool_filled(Duration::from_millis(100));
+    eventually("two ready warm pods", || ready_warm(&fx.fake) == 2).await;
+    let lost = live_pods(&fx.fake).remove(0);
+    assert!(
+        fx.fake
+            .remove_pod(NS, lost["metadata"]["name"].as_str().unwrap())
+    );
+    eventually("a replacement", || {
+        ready_warm(&fx.fake) == 2
+            && fx
+                .fake
+                .pod(NS, lost["metadata"]["name"].as_str().unwrap())
+                .is_none()
+    })
+    .await;
+    // Dropping the runtime ends the refills.
+    drop(rt);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = fx.fake.requests().len();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(fx.fake.requests().len(), before);
+}

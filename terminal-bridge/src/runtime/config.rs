@@ -159,10 +159,14 @@ pub fn build(args: &RuntimeArgs) -> anyhow::Result<Arc<dyn Runtime>> {
             tracing::warn!("BRIDGE_RUNTIME=process: workspaces run WITHOUT any isolation");
             Arc::new(ProcessRuntime::new(agent, args.sandbox_dir.clone()))
         }
-        RuntimeKind::Kube => Arc::new(KubeRuntime::new(
-            args.kube.settings()?,
-            args.kube.client_source()?,
-        )),
+        RuntimeKind::Kube => {
+            let kube = Arc::new(KubeRuntime::new(
+                args.kube.settings()?,
+                args.kube.client_source()?,
+            ));
+            kube.keep_pool_filled(Duration::from_secs(30));
+            kube
+        }
     })
 }
 

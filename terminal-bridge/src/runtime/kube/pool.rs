@@ -9,6 +9,7 @@
 //! one session two pods at once settle on one.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -29,6 +30,29 @@ impl KubeRuntime {
         }
         let pods = self.pods().await?;
         fill(pods, self.settings.clone(), self.pool_lock.clone()).await
+    }
+
+    /// Refills the pool now and then every `every`, in a background task that ends when the
+    /// runtime is dropped. Needs to be called within a tokio runtime (else it only warns).
+    pub fn keep_pool_filled(self: &Arc<Self>, every: Duration) {
+        if self.settings.warm_pool == 0 {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("KUBERNETES_WARM_POOL is set but no async runtime runs: no refills");
+            return;
+        };
+        let runtime = Arc::downgrade(self);
+        handle.spawn(async move {
+            loop {
+                let Some(rt) = runtime.upgrade() else { return };
+                if let Err(err) = rt.fill_pool().await {
+                    tracing::warn!("filling the warm pool: {err}");
+                }
+                drop(rt);
+                tokio::time::sleep(every).await;
+            }
+        });
     }
 
     /// Claims a ready warm pod for `session`; `None` when none is ready.
