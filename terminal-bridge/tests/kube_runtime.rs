@@ -869,3 +869,45 @@ async fn the_pool_is_kept_filled_in_the_background() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(fx.fake.requests().len(), before);
 }
+
+#[tokio::test]
+async fn an_invalid_pod_and_throttling_are_reported_or_retried() {
+    let fx = Fixture::new().await;
+    fx.fake.fail_next(1, 422, Some("POST"));
+    let message = unavailable(fx.rt.ensure(Uuid::new_v4()).await);
+    assert!(message.contains("invalid"), "{message}");
+    assert!(message.contains("KUBERNETES_"), "{message}");
+    fx.fake.fail_next(2, 429, Some("GET"));
+    fx.rt.ensure(Uuid::new_v4()).await.unwrap();
+}
+
+/// kube's own watcher (list, then watch from the list's resourceVersion) sees the fake's
+/// pods change.
+#[tokio::test]
+async fn kubes_await_condition_works_against_the_fake() {
+    use kube::runtime::wait::{await_condition, conditions};
+    let fx = Fixture::new().await;
+    let session = Uuid::new_v4();
+    let rt = fx.rt.clone();
+    let ensure = tokio::spawn(async move { rt.ensure(session).await });
+    let running = tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(
+            fx.pods(),
+            &format!("ws-{session}"),
+            conditions::is_pod_running(),
+        ),
+    )
+    .await
+    .expect("the watcher saw the pod run")
+    .unwrap()
+    .expect("the pod exists");
+    assert_eq!(running.status.unwrap().phase.as_deref(), Some("Running"));
+    ensure.await.unwrap().unwrap();
+    let watched = fx
+        .fake
+        .requests()
+        .iter()
+        .any(|r| r.contains("watch=true") && r.contains("resourceVersion="));
+    assert!(watched, "{:?}", fx.fake.requests());
+}
