@@ -10,15 +10,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent_protocol::{Frame, FrameReader, FrameWriter, client_handshake};
 use terminal_bridge::runtime::local::state::{SandboxState, is_running, start_time};
 use terminal_bridge::runtime::local::{Limits, LocalConfig, LocalRuntime};
-use terminal_bridge::runtime::{AgentStream, Runtime, RuntimeError};
-use tokio::io::{ReadHalf, WriteHalf};
+use terminal_bridge::runtime::{Runtime, RuntimeError};
 use uuid::Uuid;
 
-/// How long one command in a sandbox may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+mod common;
+
+use common::term::Term;
 
 /// A sandbox directory with a runtime over it; kills what is left of its sandboxes on drop,
 /// so a failed test leaves nothing running.
@@ -87,137 +86,6 @@ impl Drop for Fixture {
                 }
             }
         }
-    }
-}
-
-/// A terminal in a sandbox, reached through the agent protocol.
-struct Term {
-    reader: FrameReader<ReadHalf<AgentStream>>,
-    writer: FrameWriter<WriteHalf<AgentStream>>,
-    /// The shell's pid inside the sandbox, and whether `Open` started it.
-    pid: u32,
-    created: bool,
-    /// Scrollback replay bytes still to skip, so old markers are not matched again.
-    replay_left: usize,
-    /// Output not yet consumed.
-    output: String,
-    commands: u32,
-}
-
-impl Term {
-    async fn open(rt: &dyn Runtime, session: Uuid, terminal: &str) -> Term {
-        let stream = rt.connect(session).await.expect("connecting to the agent");
-        let (read, write) = tokio::io::split(stream);
-        let mut reader = FrameReader::new(read);
-        let mut writer = FrameWriter::new(write);
-        client_handshake(&mut reader, &mut writer, "local-runtime-test")
-            .await
-            .expect("hello");
-        writer
-            .send(&Frame::Open {
-                stream: 1,
-                terminal: terminal.into(),
-                cols: 200,
-                rows: 50,
-                window: u32::MAX,
-            })
-            .await
-            .unwrap();
-        let mut term = Term {
-            reader,
-            writer,
-            pid: 0,
-            created: false,
-            replay_left: 0,
-            output: String::new(),
-            commands: 0,
-        };
-        match term.frame().await {
-            Frame::Opened {
-                pid,
-                created,
-                replay,
-                ..
-            } => {
-                term.pid = pid;
-                term.created = created;
-                term.replay_left = replay as usize;
-            }
-            other => panic!("expected Opened, got {other:?}"),
-        }
-        // No prompt, no echo, no bracketed paste; waiting for this also waits for the shell.
-        term.run(
-            "PS1=''; PS2=''; PROMPT_COMMAND=''; stty -echo; \
-             bind 'set enable-bracketed-paste off' 2>/dev/null",
-        )
-        .await;
-        term
-    }
-
-    async fn frame(&mut self) -> Frame {
-        tokio::time::timeout(COMMAND_TIMEOUT, self.reader.read_frame())
-            .await
-            .expect("the agent went quiet")
-            .expect("reading a frame")
-            .expect("the agent closed the connection")
-    }
-
-    async fn send(&mut self, text: &str) {
-        self.writer
-            .send(&Frame::Input {
-                stream: 1,
-                data: bytes::Bytes::copy_from_slice(text.as_bytes()),
-            })
-            .await
-            .unwrap();
-    }
-
-    /// Reads output until it contains `needle`; returns everything up to and including it.
-    async fn read_until(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
-        loop {
-            if let Some(at) = self.output.find(needle) {
-                let end = at + needle.len();
-                let out = self.output[..end].to_string();
-                self.output.drain(..end);
-                return out;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} in the output: {:?}",
-                self.output
-            );
-            match self.frame().await {
-                Frame::Output { data, .. } => {
-                    let skip = self.replay_left.min(data.len());
-                    self.replay_left -= skip;
-                    let text = String::from_utf8_lossy(&data[skip..])
-                        .replace("\x1b[?2004h", "")
-                        .replace("\x1b[?2004l", "")
-                        .replace('\r', "");
-                    self.output.push_str(&text);
-                }
-                Frame::Exited { status, .. } => {
-                    panic!("the shell exited ({status:?}); output: {:?}", self.output)
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Runs `command` in the shell and returns its output (stdout and stderr). The markers are
-    /// printed with `printf` arguments, so the echoed command line never matches them.
-    async fn run(&mut self, command: &str) -> String {
-        self.commands += 1;
-        let n = self.commands;
-        self.send(&format!(
-            "printf '<%s%s>\\n' beg {n}; {command}\nprintf '<%s%s>\\n' end {n}\n"
-        ))
-        .await;
-        self.read_until(&format!("<beg{n}>")).await;
-        let out = self.read_until(&format!("<end{n}>")).await;
-        let out = out.trim_end_matches(&format!("<end{n}>"));
-        out.trim().to_string()
     }
 }
 

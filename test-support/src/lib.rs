@@ -12,10 +12,14 @@
 //!   output when the test failed.
 //! - [`http`]: a minimal blocking HTTP/1.0 client: [`http_get`], [`wait_for_http`].
 //! - [`net`]: a free loopback port, [`free_port`].
+//! - [`fake_kube`]: [`FakeKube`], a fake Kubernetes API server on loopback whose pods run the
+//!   real `pod-agent` (pods CRUD, watch, `Status` errors, scripted phases and faults, and
+//!   `pods/exec` over the v4/v5 channel WebSocket protocols), for the bridge's kube runtime.
 //! - [`paths`]: [`workspace_root`], [`target_dir`], [`binary`] and [`wasm_component`], the
 //!   locations of built artifacts.
 
 pub mod child;
+pub mod fake_kube;
 pub mod http;
 pub mod net;
 pub mod os_user;
@@ -24,6 +28,7 @@ pub mod pg_bin;
 pub mod pg_cluster;
 
 pub use child::ChildGuard;
+pub use fake_kube::{FakeKube, Fate};
 pub use http::{HttpResponse, http_get, wait_for_http};
 pub use net::free_port;
 pub use paths::{binary, target_dir, wasm_component, workspace_root};

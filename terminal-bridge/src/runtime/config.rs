@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::Runtime;
+use super::kube::KubeRuntime;
+use super::kube::settings::KubeArgs;
 use super::local::{LocalConfig, LocalRuntime};
 use super::process::ProcessRuntime;
 
@@ -19,12 +21,15 @@ pub enum RuntimeKind {
     Local,
     /// `pod-agent` as a plain child process, without any isolation: development only.
     Process,
+    /// A pod per workspace on Kubernetes (the `KUBERNETES_*` settings).
+    Kube,
 }
 
 /// Where sandboxes run and what they may use.
 #[derive(Debug, Clone, Args)]
 pub struct RuntimeArgs {
-    /// `local` (bubblewrap sandboxes) or `process` (no isolation, for development).
+    /// `local` (bubblewrap sandboxes), `kube` (pods) or `process` (no isolation, for
+    /// development).
     #[arg(
         long = "runtime",
         env = "BRIDGE_RUNTIME",
@@ -81,6 +86,10 @@ pub struct RuntimeArgs {
     /// How many host uids sandboxes may use, i.e. at most that many sandboxes at once.
     #[arg(long, env = "SANDBOX_HOST_UID_COUNT", default_value_t = 10_000)]
     pub sandbox_host_uid_count: u32,
+
+    /// The kube runtime's settings.
+    #[command(flatten)]
+    pub kube: KubeArgs,
 }
 
 impl RuntimeArgs {
@@ -135,7 +144,8 @@ impl RuntimeArgs {
     }
 }
 
-/// The runtime `args` ask for. Fails when it cannot work here (no `bwrap`, no agent binary).
+/// The runtime `args` ask for. Fails when it cannot work here (no `bwrap`, no agent binary,
+/// invalid `KUBERNETES_*` settings, no kubeconfig or service account).
 pub fn build(args: &RuntimeArgs) -> anyhow::Result<Arc<dyn Runtime>> {
     Ok(match args.kind {
         RuntimeKind::Local => Arc::new(LocalRuntime::new(args.local_config()?)?),
@@ -148,6 +158,14 @@ pub fn build(args: &RuntimeArgs) -> anyhow::Result<Arc<dyn Runtime>> {
             );
             tracing::warn!("BRIDGE_RUNTIME=process: workspaces run WITHOUT any isolation");
             Arc::new(ProcessRuntime::new(agent, args.sandbox_dir.clone()))
+        }
+        RuntimeKind::Kube => {
+            let kube = Arc::new(KubeRuntime::new(
+                args.kube.settings()?,
+                args.kube.client_source()?,
+            ));
+            kube.keep_pool_filled(Duration::from_secs(30));
+            kube
         }
     })
 }
@@ -165,6 +183,22 @@ mod tests {
         assert_eq!(config.limits.pids, 256);
         assert_eq!(config.host_uids, 200_000..210_000);
         assert!(config.agent.ends_with("pod-agent"));
+    }
+
+    #[test]
+    fn build_checks_the_kube_settings_and_credentials() {
+        let mut args = RuntimeArgs::defaults();
+        args.kind = RuntimeKind::Kube;
+        args.kube.memory_limit = "lots".into();
+        let err = build(&args).err().expect("a bad quantity").to_string();
+        assert!(err.contains("KUBERNETES_MEMORY_LIMIT"), "{err}");
+        args.kube = KubeArgs::defaults();
+        args.kube.in_cluster = true;
+        // Outside a pod there is no service account.
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() {
+            let err = build(&args).err().expect("no service account").to_string();
+            assert!(err.contains("KUBERNETES_IN_CLUSTER"), "{err}");
+        }
     }
 
     #[test]

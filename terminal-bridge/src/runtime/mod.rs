@@ -11,9 +11,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use uuid::Uuid;
 
 pub mod config;
+pub mod kube;
 pub mod local;
 pub mod process;
 
+pub use self::kube::KubeRuntime;
 pub use config::{RuntimeArgs, RuntimeKind, build};
 pub use local::LocalRuntime;
 
