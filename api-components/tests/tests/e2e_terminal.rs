@@ -320,8 +320,13 @@ async fn a_rest_shutdown_saves_the_last_edit() {
         )
         .await;
     assert_eq!(r.status, 202, "{r:?}");
-    let status = ws.next_of_any(&["workspace_status"]).await;
-    eprintln!("first status after the shutdown: {status}");
+    // Clients hear the sandbox stop.
+    loop {
+        let status = ws.next_of("workspace_status").await;
+        if status["state"] == "stopped" {
+            break;
+        }
+    }
     let started = Instant::now();
     loop {
         let r = e2e
