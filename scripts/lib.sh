@@ -253,11 +253,12 @@ as_pg_user() {
     fi
 }
 
-# Where the private cluster lives: .local/pg in the repository (git-ignored); when we are root
+# Where the private cluster lives: $LOCAL_PG_DIR when set, else .local/pg in the repository (git-ignored); when we are root
 # and the postgres user cannot reach the repository (e.g. a clone under /root), a directory
 # under /var/tmp named after the repository path.
+# LOCAL_PG_DIR overrides the place (scripts/test gives its stack a cluster of its own there).
 local_pg_dir() {
-    local dir="$REPO_ROOT/.local/pg"
+    local dir="${LOCAL_PG_DIR:-$REPO_ROOT/.local/pg}"
     mkdir -p "$dir"
     if is_root; then
         chown "$(pg_os_user):" "$dir"
@@ -330,6 +331,63 @@ stop_local_pg() {
     (cd / && as_pg_user "$bin/pg_ctl" -D "$LOCAL_PG_DATA" -m fast -w -t 60 stop >/dev/null) ||
         warn "could not stop PostgreSQL in $LOCAL_PG_DATA"
     LOCAL_PG_STARTED=0
+}
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on (a random one above 20000).
+free_port() {
+    local port tries
+    for tries in $(seq 1 100); do
+        port=$((20000 + RANDOM % 30000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            printf '%s\n' "$port"
+            return 0
+        fi
+    done
+    die "no free port found after $tries tries"
+}
+
+# --- local sandboxes ------------------------------------------------------------------------
+
+# The start time of process <pid> (field 22 of /proc/<pid>/stat), empty when it is gone.
+proc_start_time() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+    # Fields after the command name (which may hold spaces) start at field 3.
+    stat="${stat##*) }"
+    # shellcheck disable=SC2086 # split on purpose
+    set -- $stat
+    printf '%s\n' "${20}"
+}
+
+# Stops every local sandbox under <sandbox dir> as the bridge's runtime does (sandboxes outlive
+# the bridge by design): kills each recorded process whose start time still matches (the
+# sandbox's init ends its whole pid namespace), whatever is left in its cgroups, removes the
+# cgroups, then the directory.
+stop_local_sandboxes() {
+    local dir="$1" state field pid start cgroup
+    [[ -d "$dir" ]] || return 0
+    for state in "$dir"/*/state.json; do
+        [[ -f "$state" ]] || continue
+        for field in init bwrap; do
+            pid="$(sed -n "s/.*\"${field}_pid\": *\([0-9]*\).*/\1/p" "$state")"
+            start="$(sed -n "s/.*\"${field}_start\": *\([0-9]*\).*/\1/p" "$state")"
+            if [[ -n "$pid" && -n "$start" && "$(proc_start_time "$pid")" == "$start" ]]; then
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
+        done
+        while read -r cgroup; do
+            [[ -d "$cgroup" ]] || continue
+            # Killed processes leave their cgroup a moment after the signal: retry for 5 s.
+            local tries
+            for tries in $(seq 1 50); do
+                xargs -r kill -KILL <"$cgroup/cgroup.procs" 2>/dev/null || true
+                rmdir "$cgroup" 2>/dev/null && break
+                sleep 0.1
+            done
+            [[ ! -d "$cgroup" ]] || warn "could not remove the cgroup $cgroup"
+        done < <(sed -n 's/^ *"\(\/sys\/fs\/cgroup\/[^"]*\)",\{0,1\}$/\1/p' "$state")
+    done
+    rm -rf "$dir"
 }
 
 # --- HTTP probes --------------------------------------------------------------------------

@@ -6,8 +6,8 @@
 // the bridge replays their recent output; the shells live on in the sandbox meanwhile.
 //
 // Client -> server: open, terminal_input, resize, close.
-// Server -> client: opened, terminal_output, exit, file_changed, workspace_status, error,
-// reconnect.
+// Server -> client: ready, opened, terminal_output, exit, detached, closed, file_changed,
+// workspace_status, sync_error, error, reconnect, pong (README "Terminal protocol").
 
 export type ClientMessage =
   | { type: "open"; sessionId: string; terminalId: string; cols: number; rows: number }
@@ -16,9 +16,14 @@ export type ClientMessage =
   | { type: "close"; sessionId: string; terminalId: string };
 
 export type ServerMessage =
-  | { type: "opened"; sessionId: string; terminalId: string; created: boolean; replayed: boolean }
+  | { type: "ready"; userId: number }
+  /** `replayed`: how many bytes of the output that follows are scrollback. */
+  | { type: "opened"; sessionId: string; terminalId: string; created: boolean; replayed: number }
   | { type: "terminal_output"; sessionId: string; terminalId: string; output: string }
-  | { type: "exit"; sessionId: string; terminalId: string; code?: number; signal?: string }
+  | { type: "exit"; sessionId: string; terminalId: string; code?: number; signal?: number }
+  /** This socket was cut off from a terminal (e.g. it read too slowly); the shell lives on. */
+  | { type: "detached"; sessionId: string; terminalId: string; reason: string }
+  | { type: "closed"; sessionId: string; terminalId: string }
   | {
       type: "file_changed";
       sessionId: string;
@@ -27,9 +32,11 @@ export type ServerMessage =
       origin: string;
       deleted: boolean;
     }
-  | { type: "workspace_status"; sessionId: string; state: string; message?: string }
+  | { type: "workspace_status"; sessionId: string; state: string; message?: string | null }
+  | { type: "sync_error"; sessionId: string; path: string; code: string; message: string }
   | { type: "error"; code: string; message: string; sessionId?: string; terminalId?: string }
-  | { type: "reconnect"; reason?: string };
+  | { type: "reconnect"; reason?: string }
+  | { type: "pong" };
 
 export type ConnectionState =
   | { kind: "connecting" }
@@ -47,6 +54,8 @@ export interface TerminalSink {
 }
 
 const MIN_BACKOFF_MS = 500;
+/** How soon a terminal is opened again after `unavailable` (its sandbox was unreachable). */
+const REOPEN_UNAVAILABLE_MS = 2_000;
 const MAX_BACKOFF_MS = 10_000;
 
 /** The bridge's URL: the configured one, else this host on port 8001, path /ws. */
@@ -162,8 +171,8 @@ export class Bridge {
     socket.onclose = (ev) => {
       if (this.socket !== socket) return;
       this.socket = null;
-      // 1008 (policy violation) / 4001: the bridge refused the token; retrying will not help.
-      if (ev.code === 1008 || ev.code === 4001 || ev.code === 4401) {
+      // 4401: the bridge refused the token; retrying will not help.
+      if (ev.code === 4401) {
         this.stop(ev.reason || "the terminal service refused the login");
         return;
       }
@@ -192,13 +201,34 @@ export class Bridge {
       case "exit":
         this.terminals.get(key(msg.sessionId, msg.terminalId))?.exited(msg);
         break;
+      case "detached": {
+        // Cut off from this terminal only: attach again (the bridge replays what was missed).
+        const sink = this.terminals.get(key(msg.sessionId, msg.terminalId));
+        if (sink) {
+          sink.error("detached", msg.reason);
+          this.sendOpen(msg.sessionId, msg.terminalId, sink);
+        }
+        break;
+      }
+      case "closed":
+      case "ready":
+      case "pong":
+        break;
       case "error": {
+        const { sessionId, terminalId } = msg;
         const sink =
-          msg.sessionId && msg.terminalId
-            ? this.terminals.get(key(msg.sessionId, msg.terminalId))
-            : undefined;
-        if (sink) sink.error(msg.code, msg.message);
-        else this.onWorkspace(msg);
+          sessionId && terminalId ? this.terminals.get(key(sessionId, terminalId)) : undefined;
+        if (sink && sessionId && terminalId) {
+          sink.error(msg.code, msg.message);
+          // The sandbox could not be started or its agent was lost: open again to reconnect.
+          if (msg.code === "unavailable") {
+            window.setTimeout(() => {
+              if (this.terminals.get(key(sessionId, terminalId)) === sink) {
+                this.sendOpen(sessionId, terminalId, sink);
+              }
+            }, REOPEN_UNAVAILABLE_MS);
+          }
+        } else this.onWorkspace(msg);
         break;
       }
       case "reconnect": {

@@ -70,6 +70,9 @@ export async function showWorkspace(root: HTMLElement, sessionId: string, header
         sandbox.textContent = msg.state;
         if (msg.message) report(msg.message);
         break;
+      case "sync_error":
+        report(`${msg.path} was not saved (${msg.code}): ${msg.message}`, true);
+        break;
       case "error":
         report(`${msg.code}: ${msg.message}`, true);
         break;
