@@ -9,7 +9,7 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
 readonly WASM_TARGET=wasm32-wasip2
 # The Spin components: built for wasm32-wasip2 only, excluded from native builds and tests.
-readonly COMPONENTS=(health fixture users sessions workspace)
+readonly COMPONENTS=(health fixture users sessions workspace docs)
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
