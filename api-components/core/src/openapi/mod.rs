@@ -115,10 +115,8 @@ impl Modify for Conventions {
         );
         for item in openapi.paths.paths.values_mut() {
             // `method(get, head)` gives both the same id; operation ids must be unique.
-            if let Some(head) = item.head.as_mut() {
-                if let Some(id) = head.operation_id.as_mut() {
-                    id.push_str("_head");
-                }
+            if let Some(id) = item.head.as_mut().and_then(|h| h.operation_id.as_mut()) {
+                id.push_str("_head");
             }
             for op in operations(item) {
                 let needs_token = op.security.as_ref().is_some_and(|s| !s.is_empty());
