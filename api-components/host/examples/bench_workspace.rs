@@ -68,12 +68,22 @@ const UPSERT_SQL: &str = concat!(
 
 type Pool = deadpool_postgres::Pool;
 
-fn error(status: StatusCode, code: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": {"code": code, "message": code}})),
-    )
-        .into_response()
+/// An error answer with the API's shape.
+struct Fail(StatusCode, &'static str);
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        let Fail(status, code) = self;
+        (
+            status,
+            axum::Json(json!({"error": {"code": code, "message": code}})),
+        )
+            .into_response()
+    }
+}
+
+fn error(status: StatusCode, code: &'static str) -> Fail {
+    Fail(status, code)
 }
 
 /// The token check and the role lookup every request makes; returns the client and the role.
@@ -81,7 +91,7 @@ async fn authorize(
     pool: &Pool,
     headers: &HeaderMap,
     session: &uuid::Uuid,
-) -> Result<(deadpool_postgres::Object, String), Response> {
+) -> Result<(deadpool_postgres::Object, String), Fail> {
     let value = headers.get("authorization").and_then(|v| v.to_str().ok());
     let token = bearer_token(value).map_err(|_| error(StatusCode::UNAUTHORIZED, "unauthorized"))?;
     let db = pool
@@ -103,7 +113,7 @@ async fn authorize(
     Ok((db, role.get("role")))
 }
 
-fn session_and_path(id: &str, path: &str) -> Result<(uuid::Uuid, String), Response> {
+fn session_and_path(id: &str, path: &str) -> Result<(uuid::Uuid, String), Fail> {
     let session =
         uuid::Uuid::parse_str(id).map_err(|_| error(StatusCode::BAD_REQUEST, "invalid_uuid"))?;
     let path = platform_core::validate::workspace_path(path)
@@ -118,14 +128,14 @@ async fn native_read(
 ) -> Response {
     let (session, path) = match session_and_path(&id, &path) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (db, _role) = match authorize(&pool, &headers, &session).await {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Ok(Some(row)) = db.query_opt(READ_SQL, &[&session, &path]).await else {
-        return error(StatusCode::NOT_FOUND, "not_found");
+        return error(StatusCode::NOT_FOUND, "not_found").into_response();
     };
     let version: i64 = row.get("version");
     let content: Vec<u8> = row.get("content");
@@ -155,20 +165,20 @@ async fn native_write(
 ) -> Response {
     let (session, path) = match session_and_path(&id, &path) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (db, role) = match authorize(&pool, &headers, &session).await {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if role == "viewer" {
-        return error(StatusCode::FORBIDDEN, "forbidden");
+        return error(StatusCode::FORBIDDEN, "forbidden").into_response();
     }
     let Ok(input) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_json");
+        return error(StatusCode::BAD_REQUEST, "invalid_json").into_response();
     };
     let Some(content) = input["content"].as_str() else {
-        return error(StatusCode::BAD_REQUEST, "invalid_json");
+        return error(StatusCode::BAD_REQUEST, "invalid_json").into_response();
     };
     let bytes = content.as_bytes();
     let sha = Sha256::digest(bytes).to_vec();
@@ -176,7 +186,7 @@ async fn native_write(
         .query_opt(UPSERT_SQL, &[&session, &path, &bytes, &sha.as_slice()])
         .await
     else {
-        return error(StatusCode::CONFLICT, "conflict");
+        return error(StatusCode::CONFLICT, "conflict").into_response();
     };
     let version: i64 = row.get("version");
     let status = if version == 1 {
@@ -210,50 +220,67 @@ enum Op {
     Write,
 }
 
+/// One request of a run, owned so workers can share it.
+struct Target {
+    base: String,
+    session: String,
+    token: String,
+    body: String,
+    op: Op,
+}
+
+async fn send(client: &reqwest::Client, t: &Target, worker: usize) {
+    let req = match t.op {
+        Op::Read => client.get(format!(
+            "{}/api/workspace/{}/file/bench/read.txt",
+            t.base, t.session
+        )),
+        Op::Write => client
+            .post(format!(
+                "{}/api/workspace/{}/file/bench/w{worker}.txt",
+                t.base, t.session
+            ))
+            .header("content-type", "application/json")
+            .body(t.body.clone()),
+    };
+    let r = req.bearer_auth(&t.token).send().await.unwrap();
+    let status = r.status();
+    let text = r.bytes().await.unwrap();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&text)
+    );
+}
+
 async fn load(base: &str, ctx: &Ctx, op: Op, concurrency: usize, duration: Duration) -> Figures {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
         .unwrap();
-    let send = |client: reqwest::Client, worker: usize| {
-        let url_read = format!("{base}/api/workspace/{}/file/bench/read.txt", ctx.session);
-        let url_write = format!(
-            "{base}/api/workspace/{}/file/bench/w{worker}.txt",
-            ctx.session
-        );
-        let token = ctx.token.clone();
-        let body = ctx.body.clone();
-        async move {
-            let req = match op {
-                Op::Read => client.get(url_read),
-                Op::Write => client
-                    .post(url_write)
-                    .header("content-type", "application/json")
-                    .body(body),
-            };
-            let r = req.bearer_auth(token).send().await.unwrap();
-            let status = r.status();
-            let text = r.bytes().await.unwrap();
-            assert!(
-                status.is_success(),
-                "{status}: {}",
-                String::from_utf8_lossy(&text)
-            );
+    let target = Arc::new(Target {
+        base: base.to_owned(),
+        session: ctx.session.clone(),
+        token: ctx.token.clone(),
+        body: ctx.body.clone(),
+        op,
+    });
+    // Warm-up: instances, pools, and the writers' files (so every timed write replaces).
+    for _ in 0..3 {
+        for worker in 0..concurrency {
+            send(&client, &target, worker).await;
         }
-    };
-    for w in 0..concurrency.max(8) {
-        send(client.clone(), w).await; // warm-up: instances, pools, and the writers' files
     }
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let workers = (0..concurrency).map(|worker| {
         let client = client.clone();
-        let send = send.clone();
+        let target = target.clone();
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
                 let t = Instant::now();
-                send(client.clone(), worker).await;
+                send(&client, &target, worker).await;
                 latencies.push(t.elapsed());
             }
             latencies
