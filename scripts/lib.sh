@@ -12,7 +12,7 @@ readonly REPO_ROOT
 readonly WASM_TARGET=wasm32-wasip2
 # The Spin components: built for wasm32-wasip2 only, excluded from native builds and tests.
 # `web` embeds web/dist, so build_web runs before them.
-readonly COMPONENTS=(health fixture users sessions workspace web)
+readonly COMPONENTS=(health fixture users sessions workspace docs web)
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }

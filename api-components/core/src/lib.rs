@@ -10,9 +10,13 @@
 //! - [`password`]: argon2id hashing and verification (PHC strings), with the chosen parameters
 //!   and why.
 //! - [`validate`]: usernames, e-mail addresses, passwords and workspace paths.
+//! - [`cors`]: which browser origins may call the API (the `cors_origins` variable) and the
+//!   CORS headers of preflights and answers.
 //! - `component` (feature `component`): database, authentication, body and reply helpers
 //!   shared by the Spin components.
 //! - [`models`]: request and response bodies, with OpenAPI schemas (`utoipa::ToSchema`).
+//! - [`openapi`]: the OpenAPI 3.1 document of the REST API, generated from the models and
+//!   one description per operation.
 //!
 //! # How a token is verified, on either side
 //!
@@ -50,8 +54,10 @@
 
 #[cfg(feature = "component")]
 pub mod component;
+pub mod cors;
 pub mod error;
 pub mod models;
+pub mod openapi;
 pub mod password;
 pub mod token;
 pub mod validate;

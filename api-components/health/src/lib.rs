@@ -7,8 +7,10 @@
 mod checks;
 
 use checks::{Check, Status};
+use platform_core::ApiError;
+use platform_core::component::reply::{self, Reply};
 use serde::Serialize;
-use spin_sdk::http::{IntoResponse, Json, Method, Request, StatusCode};
+use spin_sdk::http::{Method, Request};
 use spin_sdk::http_service;
 use std::time::Duration;
 
@@ -33,57 +35,29 @@ struct Detailed {
     checks: Vec<Check>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail {
-    code: &'static str,
-    message: String,
-}
-
-fn error(status: StatusCode, code: &'static str, message: String) -> impl IntoResponse {
-    (
-        status,
-        Json(ErrorBody {
-            error: ErrorDetail { code, message },
-        }),
-    )
-}
-
 #[http_service]
-async fn handle(req: Request) -> impl IntoResponse {
+async fn handle(req: Request) -> Reply {
+    platform_core::component::serve("health", req, dispatch).await
+}
+
+async fn dispatch(req: Request) -> Result<Reply, ApiError> {
     let path = req.uri().path().trim_end_matches('/');
     let route = match path {
         "/api/health" => Route::Liveness,
         "/api/health/detailed" => Route::Detailed,
-        _ => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no route {path}"),
-            )
-            .into_response();
-        }
+        _ => return Err(ApiError::NotFound(format!("no route {path}"))),
     };
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{} is not allowed here; use GET", req.method()),
-        )
-        .into_response();
-    }
-    match route {
-        Route::Liveness => Json(Liveness {
-            status: "healthy",
-            version: VERSION,
-        })
-        .into_response(),
-        Route::Detailed => detailed().await.into_response(),
-    }
+    platform_core::component::method::check(req.method(), &[Method::GET, Method::HEAD])?;
+    Ok(match route {
+        Route::Liveness => reply::json(
+            200,
+            &Liveness {
+                status: "healthy",
+                version: VERSION,
+            },
+        ),
+        Route::Detailed => detailed().await,
+    })
 }
 
 enum Route {
@@ -91,7 +65,7 @@ enum Route {
     Detailed,
 }
 
-async fn detailed() -> impl IntoResponse {
+async fn detailed() -> Reply {
     let (database, bridge) = futures::join!(
         checks::database(DETAILED_BUDGET),
         checks::terminal_bridge(DETAILED_BUDGET)
@@ -103,17 +77,17 @@ async fn detailed() -> impl IntoResponse {
         .map(|c| c.name)
         .collect();
     let (code, status) = if failing.is_empty() {
-        (StatusCode::OK, Status::Healthy)
+        (200, Status::Healthy)
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Status::Unhealthy)
+        (503, Status::Unhealthy)
     };
-    (
+    reply::json(
         code,
-        Json(Detailed {
+        &Detailed {
             status,
             version: VERSION,
             failing,
             checks,
-        }),
+        },
     )
 }

@@ -105,10 +105,7 @@ impl Route {
 
 #[http_service]
 async fn handle(req: Request) -> Reply {
-    match dispatch(req).await {
-        Ok(reply) => reply,
-        Err(e) => reply::error_of("sessions", &e),
-    }
+    platform_core::component::serve("sessions", req, dispatch).await
 }
 
 async fn dispatch(req: Request) -> Result<Reply, ApiError> {

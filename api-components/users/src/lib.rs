@@ -63,10 +63,7 @@ impl Route {
 
 #[http_service]
 async fn handle(req: Request) -> Reply {
-    match dispatch(req).await {
-        Ok(reply) => reply,
-        Err(e) => reply::error_of("users", &e),
-    }
+    platform_core::component::serve("users", req, dispatch).await
 }
 
 async fn dispatch(req: Request) -> Result<Reply, ApiError> {

@@ -10,6 +10,8 @@
 //! - [`body`]: reading a JSON request body (content type, size limit, 400 on bad JSON).
 //! - [`reply`]: JSON answers, `204`, and the one place where an [`crate::ApiError`] becomes
 //!   a response.
+//! - [`serve`]: the entry point of every component: CORS ([`crate::cors`]) around its
+//!   dispatch function, errors turned into answers.
 
 pub mod auth;
 pub mod body;
@@ -17,3 +19,6 @@ pub mod db;
 pub mod method;
 pub mod query;
 pub mod reply;
+pub mod serve;
+
+pub use serve::serve;

@@ -35,7 +35,7 @@ pub fn real_manifest() -> String {
     let text = std::fs::read_to_string(test_support::workspace_root().join("spin.toml"))
         .expect("reading spin.toml");
     let release = target_dir().join("wasm32-wasip2").join("release");
-    for component in ["users", "sessions", "workspace", "health", "web"] {
+    for component in ["users", "sessions", "workspace", "health", "web", "docs"] {
         // Fails early, with build instructions, when a component has not been built.
         test_support::wasm_component(component);
     }

@@ -1,0 +1,467 @@
+//! Benchmark (a command, not a test): reading (`GET`) and writing (`POST`) a 1 KiB workspace
+//! file through `api-host` + the real `workspace.wasm`, beside a native axum + tokio-postgres
+//! handler doing the same work with the same statements: the bearer token check
+//! (`platform_core::token::VERIFY_TOKEN_SQL`), the caller's role in the session, then the
+//! select (read) or the upsert with its `pg_notify` (write). Both against one throwaway
+//! PostgreSQL in the same run, with the same token, session and files.
+//!
+//! Run with `scripts/bench` (it builds everything in release mode first). Prints requests/s
+//! and p50/p99 latency at concurrency 1 and 16, and the ratios. Writers each write their own
+//! file, so row locks do not serialize them.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use platform_core::token::{VERIFY_TOKEN_SQL, bearer_token, token_sha256};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use test_support::{ChildGuard, PgCluster, free_port, wait_for_http};
+
+// The workspace component's statements (workspace/src/access.rs, read.rs, write.rs,
+// notify.rs), verbatim, so both sides ask the database for the same work.
+
+/// The role of user `$2` in session `$1`.
+const ROLE_SQL: &str = concat!(
+    "select case when s.owner_id = $2::bigint then 'owner' else m.role end as role ",
+    "from code_sessions s left join session_members m ",
+    "on m.session_id = s.id and m.user_id = $2::bigint ",
+    "where s.id = $1::uuid and (s.owner_id = $2::bigint or m.user_id is not null)"
+);
+
+/// Item `$2` of session `$1`.
+const READ_SQL: &str = concat!(
+    "select kind, content, size, version, encode(sha256, 'hex') as sha256 ",
+    "from workspace_items where session_id = $1::uuid and path = $2::text"
+);
+
+/// Creates or replaces file `$2` of session `$1` with `$3` (SHA-256 `$4`), with the folders
+/// above it, and notifies every row written.
+const UPSERT_SQL: &str = concat!(
+    "with ancestors as (",
+    "select array_to_string((string_to_array($2::text, '/'))[1:n], '/') as path ",
+    "from generate_series(1, cardinality(string_to_array($2::text, '/')) - 1) as n), ",
+    "blocked as (select 1 from workspace_items w where w.session_id = $1::uuid and (",
+    "(w.kind = 'file' and w.path in (select path from ancestors)) ",
+    "or (w.kind = 'folder' and w.path = $2::text))), ",
+    "folders as (insert into workspace_items (session_id, path, parent_path, kind) ",
+    "select $1::uuid, a.path, nullif(regexp_replace(a.path, '/?[^/]*$', ''), ''), 'folder' ",
+    "from ancestors a where not exists (select 1 from blocked) ",
+    "on conflict (session_id, path) do nothing ",
+    "returning session_id, path, version, kind), ",
+    "f as (insert into workspace_items (session_id, path, parent_path, kind, content, size, sha256) ",
+    "select $1::uuid, $2::text, nullif(regexp_replace($2::text, '/?[^/]*$', ''), ''), 'file', ",
+    "$3::bytea, octet_length($3::bytea), $4::bytea where not exists (select 1 from blocked) ",
+    "on conflict (session_id, path) do update set content = excluded.content, ",
+    "size = excluded.size, sha256 = excluded.sha256 where workspace_items.kind = 'file' ",
+    "returning session_id, path, version, kind), ",
+    "notified as (select pg_notify('workspace_item_changed', json_build_object('session', ",
+    "session_id, 'path', path, 'version', version, 'kind', kind, 'deleted', false)::text) ",
+    "from (select * from folders union all select * from f) c) ",
+    "select version, (select count(*) from notified) as notified from f"
+);
+
+type Pool = deadpool_postgres::Pool;
+
+/// An error answer with the API's shape.
+struct Fail(StatusCode, &'static str);
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        let Fail(status, code) = self;
+        (
+            status,
+            axum::Json(json!({"error": {"code": code, "message": code}})),
+        )
+            .into_response()
+    }
+}
+
+fn error(status: StatusCode, code: &'static str) -> Fail {
+    Fail(status, code)
+}
+
+/// The token check and the role lookup every request makes; returns the client and the role.
+async fn authorize(
+    pool: &Pool,
+    headers: &HeaderMap,
+    session: &uuid::Uuid,
+) -> Result<(deadpool_postgres::Object, String), Fail> {
+    let value = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let token = bearer_token(value).map_err(|_| error(StatusCode::UNAUTHORIZED, "unauthorized"))?;
+    let db = pool
+        .get()
+        .await
+        .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"))?;
+    let hash = token_sha256(token);
+    let user = db
+        .query_opt(VERIFY_TOKEN_SQL, &[&hash.as_slice()])
+        .await
+        .map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal"))?
+        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "unauthorized"))?;
+    let user_id: i64 = user.get("user_id");
+    let role = db
+        .query_opt(ROLE_SQL, &[session, &user_id])
+        .await
+        .map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal"))?
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found"))?;
+    Ok((db, role.get("role")))
+}
+
+fn session_and_path(id: &str, path: &str) -> Result<(uuid::Uuid, String), Fail> {
+    let session =
+        uuid::Uuid::parse_str(id).map_err(|_| error(StatusCode::BAD_REQUEST, "invalid_uuid"))?;
+    let path = platform_core::validate::workspace_path(path)
+        .map_err(|_| error(StatusCode::BAD_REQUEST, "invalid_path"))?;
+    Ok((session, path.path))
+}
+
+async fn native_read(
+    State(pool): State<Arc<Pool>>,
+    Path((id, path)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let (session, path) = match session_and_path(&id, &path) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let (db, _role) = match authorize(&pool, &headers, &session).await {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(Some(row)) = db.query_opt(READ_SQL, &[&session, &path]).await else {
+        return error(StatusCode::NOT_FOUND, "not_found").into_response();
+    };
+    let version: i64 = row.get("version");
+    let content: Vec<u8> = row.get("content");
+    let (encoding, text) = match String::from_utf8(content) {
+        Ok(t) => ("utf-8", t),
+        Err(e) => ("base64", format!("{} bytes", e.as_bytes().len())),
+    };
+    let body = json!({
+        "path": path, "version": version, "sha256": row.get::<_, String>("sha256"),
+        "size": row.get::<_, i64>("size"), "encoding": encoding, "content": text,
+    });
+    (
+        [
+            ("etag", format!("\"{version}\"")),
+            ("cache-control", "no-store".into()),
+        ],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+async fn native_write(
+    State(pool): State<Arc<Pool>>,
+    Path((id, path)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (session, path) = match session_and_path(&id, &path) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let (db, role) = match authorize(&pool, &headers, &session).await {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    if role == "viewer" {
+        return error(StatusCode::FORBIDDEN, "forbidden").into_response();
+    }
+    let Ok(input) = serde_json::from_slice::<Value>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_json").into_response();
+    };
+    let Some(content) = input["content"].as_str() else {
+        return error(StatusCode::BAD_REQUEST, "invalid_json").into_response();
+    };
+    let bytes = content.as_bytes();
+    let sha = Sha256::digest(bytes).to_vec();
+    let Ok(Some(row)) = db
+        .query_opt(UPSERT_SQL, &[&session, &path, &bytes, &sha.as_slice()])
+        .await
+    else {
+        return error(StatusCode::CONFLICT, "conflict").into_response();
+    };
+    let version: i64 = row.get("version");
+    let status = if version == 1 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        [
+            ("etag", format!("\"{version}\"")),
+            ("cache-control", "no-store".into()),
+        ],
+        axum::Json(json!({
+            "path": path, "version": version, "sha256": hex::encode(&sha), "size": bytes.len(),
+        })),
+    )
+        .into_response()
+}
+
+struct Figures {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// What one load run sends.
+#[derive(Clone, Copy)]
+enum Op {
+    Read,
+    Write,
+}
+
+/// One request of a run, owned so workers can share it.
+struct Target {
+    base: String,
+    session: String,
+    token: String,
+    body: String,
+    op: Op,
+}
+
+async fn send(client: &reqwest::Client, t: &Target, worker: usize) {
+    let req = match t.op {
+        Op::Read => client.get(format!(
+            "{}/api/workspace/{}/file/bench/read.txt",
+            t.base, t.session
+        )),
+        Op::Write => client
+            .post(format!(
+                "{}/api/workspace/{}/file/bench/w{worker}.txt",
+                t.base, t.session
+            ))
+            .header("content-type", "application/json")
+            .body(t.body.clone()),
+    };
+    let r = req.bearer_auth(&t.token).send().await.unwrap();
+    let status = r.status();
+    let text = r.bytes().await.unwrap();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&text)
+    );
+}
+
+async fn load(base: &str, ctx: &Ctx, op: Op, concurrency: usize, duration: Duration) -> Figures {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+    let target = Arc::new(Target {
+        base: base.to_owned(),
+        session: ctx.session.clone(),
+        token: ctx.token.clone(),
+        body: ctx.body.clone(),
+        op,
+    });
+    // Warm-up: instances, pools, and the writers' files (so every timed write replaces).
+    for _ in 0..3 {
+        for worker in 0..concurrency {
+            send(&client, &target, worker).await;
+        }
+    }
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let workers = (0..concurrency).map(|worker| {
+        let client = client.clone();
+        let target = target.clone();
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                send(&client, &target, worker).await;
+                latencies.push(t.elapsed());
+            }
+            latencies
+        })
+    });
+    let mut all: Vec<Duration> = Vec::new();
+    for w in futures::future::join_all(workers).await {
+        all.extend(w.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct =
+        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+    Figures {
+        rps: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    }
+}
+
+/// The token, session and request body both servers are driven with.
+struct Ctx {
+    token: String,
+    session: String,
+    body: String,
+}
+
+/// A user, a token and a session made through the real API, and the file the readers read.
+async fn prepare(host: &str) -> anyhow::Result<Ctx> {
+    let client = reqwest::Client::new();
+    let user = json!({"username": "bench", "password": "correct horse battery"});
+    let r = client
+        .post(format!("{host}/api/users/register"))
+        .json(&user)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 201, "register: {}", r.status());
+    let login: Value = client
+        .post(format!("{host}/api/users/login"))
+        .json(&user)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let created: Value = client
+        .post(format!("{host}/api/sessions/"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let session = created["session_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // 1 KiB of text (JSON-escaping adds nothing to these characters).
+    let content: String = (0..1024).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    let body = json!({ "content": content }).to_string();
+    let r = client
+        .put(format!(
+            "{host}/api/workspace/{session}/file/bench/read.txt"
+        ))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 201, "the file to read: {}", r.status());
+    Ok(Ctx {
+        token,
+        session,
+        body,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let pg = PgCluster::start()?;
+    let db = pg.fresh_database().await?;
+    let out = Command::new(test_support::binary("terminal-bridge"))
+        .arg("migrate")
+        .env("DATABASE_URL", &db)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // api-host serving the real spin.toml.
+    let manifest_text = std::fs::read_to_string(test_support::workspace_root().join("spin.toml"))?;
+    let wasm_dir = test_support::target_dir()
+        .join("wasm32-wasip2")
+        .join("release");
+    let manifest = test_support::target_dir().join("bench-workspace-spin.toml");
+    std::fs::write(
+        &manifest,
+        manifest_text.replace(
+            "source = \"target/wasm32-wasip2/release/",
+            &format!("source = \"{}/", wasm_dir.display()),
+        ),
+    )?;
+    let host_port = free_port();
+    let _host = ChildGuard::spawn(
+        Command::new(test_support::binary("api-host"))
+            .arg("--manifest")
+            .arg(&manifest)
+            .args(["--listen", &format!("127.0.0.1:{host_port}")])
+            .env(
+                "API_HOST_CACHE_DIR",
+                test_support::target_dir().join("api-host-cache"),
+            )
+            .env("RUST_LOG", "warn")
+            .env("SPIN_VARIABLE_DATABASE_URL", &db)
+            .env(
+                "SPIN_VARIABLE_DATABASE_HOST",
+                format!("127.0.0.1:{}", pg.port()),
+            ),
+    )?;
+    let host_base = format!("http://127.0.0.1:{host_port}");
+    wait_for_http(&format!("{host_base}/api/health"), Duration::from_secs(120))?;
+    let ctx = prepare(&host_base).await?;
+
+    // The native baseline, in this process, with a pool as large as api-host's.
+    let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(
+        db.parse()?,
+        tokio_postgres::NoTls,
+    ))
+    .max_size(16)
+    .build()?;
+    let app = Router::new()
+        .route(
+            "/api/workspace/{id}/file/{*path}",
+            get(native_read).post(native_write),
+        )
+        .with_state(Arc::new(pool));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let native_base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    println!("{seconds} s per run, 1 KiB file, PostgreSQL on loopback");
+    let runs = [
+        ("GET", Op::Read, 1),
+        ("GET", Op::Read, 16),
+        ("POST", Op::Write, 1),
+        ("POST", Op::Write, 16),
+    ];
+    for (name, op, concurrency) in runs {
+        println!("\n{name} /api/workspace/{{id}}/file/{{path}}");
+        println!(
+            "{:<28} {:>5} {:>10} {:>9} {:>9}",
+            "server", "conc", "req/s", "p50 ms", "p99 ms"
+        );
+        let duration = Duration::from_secs(seconds);
+        let native = load(&native_base, &ctx, op, concurrency, duration).await;
+        let wasm = load(&host_base, &ctx, op, concurrency, duration).await;
+        for (label, f) in [
+            ("native axum+tokio-postgres", &native),
+            ("api-host + workspace.wasm", &wasm),
+        ] {
+            println!(
+                "{label:<28} {concurrency:>5} {:>10.0} {:>9.3} {:>9.3}",
+                f.rps, f.p50_ms, f.p99_ms
+            );
+        }
+        println!(
+            "{:<28} {concurrency:>5} {:>9.2}x {:>8.2}x {:>8.2}x   (req/s: native/api-host; latency: api-host/native)",
+            "ratio",
+            native.rps / wasm.rps,
+            wasm.p50_ms / native.p50_ms,
+            wasm.p99_ms / native.p99_ms
+        );
+    }
+    Ok(())
+}
