@@ -6,7 +6,8 @@
 //! else the process runtime), and terminado (Jupyter's terminal server) on loopback. Then it
 //! measures, with the same WebSocket client code for every server:
 //! - keystroke echo round trips (one byte sent, its echo awaited), p50 / p99, through the
-//!   bridge (raw endpoint and `/ws` JSON) and through terminado;
+//!   bridge (raw endpoint and `/ws` JSON) and through terminado; and of two keys sent back to
+//!   back (fast typing: two echoes leave the server in quick succession);
 //! - output throughput of a command with a known byte count, through the bridge, through
 //!   terminado, and read from a PTY directly (the limit);
 //! - time from WebSocket connect to the first prompt: cold (new sandbox), warm (new terminal in
@@ -95,10 +96,11 @@ async fn bench(setup: &mut Setup, settings: &Settings) -> anyhow::Result<Report>
     report.reattach = measure::reattach(setup, session, settings.runs).await?;
 
     eprintln!("bench: keystroke echo ({} keys each)", settings.keys);
-    report.echo_raw = measure::echo(&mut main, settings.keys).await?;
+    report.echo_raw = measure::echo(&mut main, settings.keys, "x").await?;
+    report.pair_raw = measure::echo(&mut main, settings.keys, "xy").await?;
     let mut json = setup.bridge_terminal(Kind::Json, session, "json").await?;
     json.wait_prompt().await?;
-    report.echo_json = measure::echo(&mut json, settings.keys).await?;
+    report.echo_json = measure::echo(&mut json, settings.keys, "x").await?;
 
     eprintln!(
         "bench: output throughput ({} MB per run)",
@@ -125,7 +127,8 @@ async fn bench(setup: &mut Setup, settings: &Settings) -> anyhow::Result<Report>
         report.terminado_prompt = measure::terminado_prompts(setup, settings.runs).await?;
         let mut term = setup.terminado_terminal().await?;
         term.wait_prompt().await?;
-        report.echo_terminado = measure::echo(&mut term, settings.keys).await?;
+        report.echo_terminado = measure::echo(&mut term, settings.keys, "x").await?;
+        report.pair_terminado = measure::echo(&mut term, settings.keys, "xy").await?;
         for _ in 0..measure::THROUGHPUT_RUNS {
             let mut term = setup.terminado_terminal().await?;
             report

@@ -23,20 +23,28 @@ fn producer(bytes: u64) -> String {
     format!("head -c {bytes} /dev/zero | tr '\\0' a")
 }
 
-/// Round trips (µs) of one key echoed by the shell's line editor: send `x`, read until the
-/// output ends with it. Every 40 keys an untimed Ctrl-U clears the line.
-pub async fn echo(term: &mut Term, keys: usize) -> anyhow::Result<Vec<u64>> {
+/// Round trips (µs) of keys echoed by the shell's line editor: send `keys` one message per
+/// key, back to back, and read until the output ends with the last one. One key measures a
+/// keystroke; two measure fast typing, where the server sends the second echo while the
+/// first may not be acknowledged yet (what Nagle's algorithm would hold back). An untimed
+/// Ctrl-U clears the line every 20 characters.
+pub async fn echo(term: &mut Term, samples: usize, keys: &str) -> anyhow::Result<Vec<u64>> {
+    let last = *keys.as_bytes().last().expect("at least one key");
     term.settle(Duration::from_millis(50)).await;
-    let mut samples = Vec::with_capacity(keys);
-    for i in 0..keys + WARM_UP_KEYS {
-        if i % 40 == 39 {
+    let count = samples;
+    let mut samples = Vec::with_capacity(count);
+    for i in 0..count + WARM_UP_KEYS {
+        // At most 20 characters on the line, so it never wraps.
+        if i % (20 / keys.len()).max(1) == 0 {
             term.send("\x15").await?;
             term.settle(Duration::from_millis(20)).await;
         }
         let start = Instant::now();
-        term.send("x").await?;
+        for key in keys.chars() {
+            term.send(key.encode_utf8(&mut [0; 4])).await?;
+        }
         let mut echoed = Vec::new();
-        while !echoed.ends_with(b"x") {
+        while echoed.last() != Some(&last) {
             echoed.extend_from_slice(&term.output().await?);
         }
         if i >= WARM_UP_KEYS {

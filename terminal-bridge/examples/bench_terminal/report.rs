@@ -17,6 +17,8 @@ pub struct Report {
     pub echo_raw: Vec<u64>,
     pub echo_json: Vec<u64>,
     pub echo_terminado: Vec<u64>,
+    pub pair_raw: Vec<u64>,
+    pub pair_terminado: Vec<u64>,
     pub direct: Vec<f64>,
     pub through_raw: Vec<f64>,
     pub through_json: Vec<f64>,
@@ -75,6 +77,11 @@ impl Report {
                 json / base,
                 verdict(raw <= base && json <= base)
             );
+        }
+        println!("  two keys back to back:");
+        echo("bridge raw endpoint", &self.pair_raw);
+        if terminado {
+            echo("terminado", &self.pair_terminado);
         }
 
         println!(
