@@ -3,8 +3,9 @@
 #
 # Provides: log/warn/die, REPO_ROOT, ensure_tools (Rust target and components, PostgreSQL,
 # bubblewrap, Node.js), ensure_python_tools (the manifest tests' kubernetes-validate, in
-# .local/venv), build_all (the web playground, Spin components + native binaries), target_dir,
-# ensure_chromium (for the browser test, web/e2e), and a private PostgreSQL cluster under
+# .local/venv), ensure_bench_python (terminado for the terminal benchmark, in
+# .local/bench-venv), build_all (the web playground, Spin components + native binaries),
+# target_dir, ensure_chromium (for the browser test, web/e2e), and a private PostgreSQL cluster under
 # .local/pg (start_local_pg / stop_local_pg).
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -140,36 +141,52 @@ ensure_tools() {
 # The Python tools of the manifest tests (k8s/tests): the pinned kubernetes-validate and what
 # the tests call besides, from k8s/requirements.txt, in a virtual environment of their own.
 readonly PY_VENV="$REPO_ROOT/.local/venv"
+# terminado, the baseline of the terminal benchmark (terminal-bridge/bench/requirements.txt).
+readonly BENCH_VENV="$REPO_ROOT/.local/bench-venv"
 
-# Creates or updates $PY_VENV from k8s/requirements.txt when it is missing or the pins changed
-# (a copy of the installed requirements is kept in the venv), and exports K8S_VALIDATE_PYTHON,
-# where the tests look first. Needs python3 with its venv module (Debian: python3-venv; installed
-# when root) and PyPI.
-ensure_python_tools() {
-    local requirements="$REPO_ROOT/k8s/requirements.txt"
-    local installed="$PY_VENV/requirements.txt"
-    K8S_VALIDATE_PYTHON="$PY_VENV/bin/python3"
-    export K8S_VALIDATE_PYTHON
+# ensure_venv <venv> <requirements file> <module to import> <what it is for>
+# Creates or updates <venv> from <requirements file> when it is missing or the pins changed (a
+# copy of the installed requirements is kept in the venv). Needs python3 with its venv module
+# (Debian: python3-venv; installed when root) and PyPI.
+ensure_venv() {
+    local venv="$1" requirements="$2" module="$3" purpose="$4"
+    local installed="$venv/requirements.txt"
     if cmp -s "$requirements" "$installed" &&
-        "$K8S_VALIDATE_PYTHON" -c 'import kubernetes_validate' 2>/dev/null; then
+        "$venv/bin/python3" -c "import $module" 2>/dev/null; then
         return 0
     fi
     if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
         if ! is_root; then
-            die "python3 with its venv module is needed for the manifest tests \
+            die "python3 with its venv module is needed for $purpose \
 (Debian: sudo apt-get install python3 python3-venv)"
         fi
         log "installing python3 and its venv module (apt-get install python3-venv)"
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv
     fi
-    log "installing the manifest tests' Python tools (k8s/requirements.txt) into $PY_VENV"
+    log "installing the Python tools of $purpose (${requirements#"$REPO_ROOT"/}) into $venv"
     rm -f "$installed"
-    python3 -m venv --clear "$PY_VENV"
-    "$PY_VENV/bin/python3" -m pip install --quiet --disable-pip-version-check \
+    python3 -m venv --clear "$venv"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check \
         --no-input -r "$requirements" ||
-        die "could not install k8s/requirements.txt into $PY_VENV (is PyPI reachable?)"
+        die "could not install ${requirements#"$REPO_ROOT"/} into $venv (is PyPI reachable?)"
     cp "$requirements" "$installed"
+}
+
+# The manifest tests' venv; exports K8S_VALIDATE_PYTHON, where the tests look first.
+ensure_python_tools() {
+    ensure_venv "$PY_VENV" "$REPO_ROOT/k8s/requirements.txt" kubernetes_validate \
+        "the manifest tests"
+    K8S_VALIDATE_PYTHON="$PY_VENV/bin/python3"
+    export K8S_VALIDATE_PYTHON
+}
+
+# terminado for the terminal benchmark; exports TERMINADO_PYTHON, which the benchmark runs it with.
+ensure_bench_python() {
+    ensure_venv "$BENCH_VENV" "$REPO_ROOT/terminal-bridge/bench/requirements.txt" terminado \
+        "the terminal benchmark"
+    TERMINADO_PYTHON="$BENCH_VENV/bin/python3"
+    export TERMINADO_PYTHON
 }
 
 # --- building -----------------------------------------------------------------------------

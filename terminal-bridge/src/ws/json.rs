@@ -48,6 +48,7 @@ pub async fn handler(
     };
     let token = auth::presented_token(&headers, query.get("token").map(String::as_str));
     upgrade
+        .read_buffer_size(super::READ_BUFFER_BYTES)
         .max_message_size(state.ws.max_message_bytes)
         .max_frame_size(state.ws.max_message_bytes)
         .on_upgrade(move |socket| run(socket, state, token))

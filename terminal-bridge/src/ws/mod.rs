@@ -120,6 +120,12 @@ pub fn http_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// Capacity of each socket's read buffer. tungstenite's default (128 KiB, allocated at the
+/// upgrade) made an idle connection cost about 140 KiB of resident memory; clients send small
+/// messages (keystrokes, control), and a larger message still arrives whole (the buffer grows
+/// to the frame's length, up to `max_message_bytes`).
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// How long a close frame may take to leave: the client may have stopped reading.
 const CLOSE_SEND_LIMIT: Duration = Duration::from_secs(2);
 

@@ -103,6 +103,7 @@ pub async fn handler(
         }
     };
     upgrade
+        .read_buffer_size(super::READ_BUFFER_BYTES)
         .max_message_size(state.ws.max_message_bytes)
         .max_frame_size(state.ws.max_message_bytes)
         .on_upgrade(move |socket| run(socket, state, session, terminal, role, size))
