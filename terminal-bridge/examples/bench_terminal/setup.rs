@@ -83,6 +83,7 @@ impl Setup {
         match self.sandboxes.args.kind {
             RuntimeKind::Local => "local (bubblewrap sandboxes)".into(),
             RuntimeKind::Process => "process (no sandbox: bwrap does not work here)".into(),
+            RuntimeKind::Kube => "kube".into(),
         }
     }
 
@@ -217,6 +218,7 @@ impl KindName for RuntimeArgs {
         match self.kind {
             RuntimeKind::Local => "local",
             RuntimeKind::Process => "process",
+            RuntimeKind::Kube => "kube",
         }
     }
 }
