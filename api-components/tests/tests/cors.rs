@@ -234,12 +234,7 @@ async fn cors_when_origins_are_configured() {
     );
     let calls = vec![
         (client().put(ws("folder/lib")), 201),
-        (
-            client()
-                .post(ws("upload?dir=lib"))
-                .multipart(form),
-            201,
-        ),
+        (client().post(ws("upload?dir=lib")).multipart(form), 201),
         (
             client()
                 .post(ws("move"))

@@ -423,7 +423,13 @@ async fn real_answers_fit_the_documented_schemas() {
 
     // The starter project: 200 on this workspace, 201 with its files on a fresh one.
     let ensure_op = "/api/workspace/{session_id}/ensure-default";
-    let r = Reply::of(auth(client().post(ws("ensure-default"))).send().await.unwrap()).await;
+    let r = Reply::of(
+        auth(client().post(ws("ensure-default")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(documented("post", ensure_op, r.status), "{r:?}");
     let ensured: schemas::EnsureDefaultResult = serde_json::from_value(r.body).unwrap();
     assert!(!ensured.created && ensured.items.is_empty());
