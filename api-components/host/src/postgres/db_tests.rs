@@ -390,7 +390,8 @@ async fn a_busy_pool_waits_past_the_connect_timeout_with_a_longer_pool_wait() {
         tokio::time::sleep(connect_timeout * 3).await;
         drop(held);
     };
-    let (second, ()) = tokio::join!(pools.connect(&url, &allow_all()), release);
+    let allowed = allow_all();
+    let (second, ()) = tokio::join!(pools.connect(&url, &allowed), release);
     let second = second.expect("the freed connection");
     assert!(started.elapsed() >= connect_timeout * 3);
     assert!(matches!(
