@@ -72,7 +72,8 @@ impl App {
         let linker = linker(&engine)?;
         let pg_pools = Arc::new(
             PgPools::new(config.pg_pool_size, config.pg_connect_timeout)
-                .with_session_reset(config.pg_reset_sessions),
+                .with_session_reset(config.pg_reset_sessions)
+                .with_pool_wait(config.pg_pool_wait),
         );
         let limits = InstanceLimits {
             memory_bytes: config.memory_limit_mib * 1024 * 1024,

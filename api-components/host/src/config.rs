@@ -63,6 +63,12 @@ pub struct Config {
     #[arg(long = "pg-connect-timeout-ms", env = "API_HOST_PG_CONNECT_TIMEOUT_MS", default_value = "2000", value_parser = parse_duration_ms)]
     pub pg_connect_timeout: Duration,
 
+    /// How long a request waits for a pooled PostgreSQL connection when all are in use, in
+    /// ms; then it answers 503. Longer than the connect timeout: requests holding the
+    /// connections (e.g. logins hashing a password) are busy, not lost.
+    #[arg(long = "pg-pool-wait-ms", env = "API_HOST_PG_POOL_WAIT_MS", default_value = "10000", value_parser = parse_duration_ms)]
+    pub pg_pool_wait: Duration,
+
     /// Reset a PostgreSQL session (settings, temporary tables, advisory locks, open
     /// transaction) when a component lets its connection go, before another request
     /// reuses it. `false` saves the database server work per request.

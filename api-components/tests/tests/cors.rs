@@ -14,7 +14,8 @@ const ALSO_ALLOWED: &str = "http://localhost:5173";
 const OTHER: &str = "https://evil.example.net";
 const SESSION: &str = "0b7c7c1e-58a4-4a9c-9d0e-2f4f4c0e8a11";
 
-/// One path per component (and both shutdown routes), so every entry point is covered.
+/// One path per component (and both shutdown routes, and every workspace endpoint), so every
+/// entry point is covered.
 fn paths() -> Vec<String> {
     vec![
         "/api/health".into(),
@@ -24,6 +25,14 @@ fn paths() -> Vec<String> {
         format!("/api/workspace/{SESSION}/shutdown"),
         format!("/workspace/{SESSION}/shutdown"),
         format!("/api/workspace/{SESSION}/file/src/a.py"),
+        format!("/api/workspace/{SESSION}/files"),
+        format!("/api/workspace/{SESSION}/folder/src"),
+        format!("/api/workspace/{SESSION}/move"),
+        format!("/api/workspace/{SESSION}/upload?dir=src"),
+        format!("/api/workspace/{SESSION}/download/src/a.py"),
+        format!("/api/workspace/{SESSION}/zip"),
+        format!("/api/workspace/{SESSION}/status"),
+        format!("/api/workspace/{SESSION}/ensure-default"),
         "/api/openapi.json".into(),
     ]
 }
@@ -213,9 +222,68 @@ async fn cors_when_origins_are_configured() {
     }
 
     // The read's ETag is there for a script to see (it is in the exposed list above).
-    let r = get(file, ALLOWED, Some(token)).await;
+    let r = get(file, ALLOWED, Some(token.clone())).await;
     assert_eq!(r.header("etag"), Some("\"1\""), "{r:?}");
     assert_eq!(r.body["content"], "print(1)\n");
+
+    // The workspace's other endpoints answer a browser too, successes with their headers.
+    let ws = |rest: &str| stack.url(&format!("/api/workspace/{session}/{rest}"));
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("b.txt"),
+    );
+    let calls = vec![
+        (client().put(ws("folder/lib")), 201),
+        (client().post(ws("upload?dir=lib")).multipart(form), 201),
+        (
+            client()
+                .post(ws("move"))
+                .json(&json!({"from": "lib/b.txt", "to": "lib/c.txt"})),
+            200,
+        ),
+        (client().get(ws("download/lib/c.txt")), 200),
+        (client().get(ws("zip")), 200),
+        (client().get(ws("status")), 200),
+        (client().post(ws("ensure-default")), 200),
+    ];
+    for (req, status) in calls {
+        let resp = req
+            .bearer_auth(&token)
+            .header("origin", ALLOWED)
+            .send()
+            .await
+            .unwrap();
+        let what = format!("{} {}", resp.url().path(), resp.status());
+        assert_eq!(resp.status(), status, "{what}");
+        let h = resp.headers();
+        assert_eq!(h["access-control-allow-origin"], ALLOWED, "{what}");
+        let exposed = h["access-control-expose-headers"].to_str().unwrap();
+        for sent in ["etag", "content-disposition"] {
+            if h.contains_key(sent) {
+                assert!(
+                    exposed
+                        .split(',')
+                        .any(|x| x.trim().eq_ignore_ascii_case(sent)),
+                    "{what}: {sent} is sent but not exposed"
+                );
+            }
+        }
+    }
+
+    // The playground (not wrapped in CORS: same origin) is unaffected by the configuration.
+    for path in ["/", "/config.json"] {
+        let resp = client()
+            .get(stack.url(path))
+            .header("origin", ALLOWED)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(
+            !resp.headers().contains_key("access-control-allow-origin"),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test]

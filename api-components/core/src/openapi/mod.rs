@@ -5,8 +5,9 @@
 //! honest (every route and method served is documented, every documented operation is served,
 //! every status seen is documented).
 //!
-//! - [`health`], [`users`], [`sessions`], [`workspace`]: the operations of each component.
-//! - [`planned`]: workspace operations documented before they are served.
+//! - [`health`], [`users`], [`sessions`]: the operations of each component.
+//! - [`workspace`] (files), [`tree`] (folders, move, starter project, status) and
+//!   [`transfer`] (upload, download, zip): the operations of the `workspace` component.
 //! - [`lint`]: structural checks of a document (3.1, `$ref`s, parameters, error shapes).
 //! - [`schemas`]: answers the components build without a shared type, and query parameters.
 //!
@@ -16,9 +17,10 @@
 
 pub mod health;
 pub mod lint;
-pub mod planned;
 pub mod schemas;
 pub mod sessions;
+pub mod transfer;
+pub mod tree;
 pub mod users;
 pub mod workspace;
 
@@ -65,13 +67,14 @@ pub const BEARER: &str = "bearer";
         workspace::put_file,
         workspace::post_file,
         workspace::delete_file,
-        planned::create_folder,
-        planned::move_item,
-        planned::upload,
-        planned::download,
-        planned::zip,
-        planned::status,
-        planned::ensure_default,
+        tree::put_folder,
+        tree::post_folder,
+        tree::move_item,
+        transfer::upload,
+        transfer::download,
+        transfer::zip,
+        tree::status,
+        tree::ensure_default,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Conventions),

@@ -130,6 +130,139 @@ pub struct WriteResult {
     pub size: i64,
 }
 
+/// The answer to creating a folder (`PUT`/`POST .../folder/{path}`).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FolderResult {
+    #[schema(example = "src/lib")]
+    pub path: String,
+    /// Always `folder`.
+    pub kind: ItemKind,
+    /// The folder's version (also its `ETag`).
+    pub version: i64,
+    /// `true` (`201`) when the folder is new, `false` (`200`) when it was already there.
+    pub created: bool,
+}
+
+/// The body of `POST .../move`. Unknown fields are refused.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveRequest {
+    /// The file or folder to move.
+    #[schema(example = "old/name.py")]
+    pub from: String,
+    /// Its new path; missing parents are created.
+    #[schema(example = "new/name.py")]
+    pub to: String,
+    /// Let a file replace a file at `to` (default `false`: `409`). A folder never replaces
+    /// anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overwrite: Option<bool>,
+}
+
+/// The answer to a move.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveResult {
+    pub from: String,
+    pub to: String,
+    /// What was moved.
+    pub kind: ItemKind,
+    /// The moved item's new version (also its `ETag`).
+    pub version: i64,
+    /// Rows moved: 1 for a file, a folder with everything under it.
+    pub moved: i64,
+}
+
+/// The `multipart/form-data` body of an upload. Every part with a file name is a file: its
+/// path is the part's `filename` (or `filename*`; `/` makes folders), else its field name.
+/// A part named `dir` without a file name is the folder prefix of all the others (or give
+/// `?dir=`, not both).
+#[derive(Debug, Clone, ToSchema)]
+pub struct UploadForm {
+    /// Folder prefix of every file (default: the workspace root).
+    #[schema(example = "src")]
+    pub dir: Option<String>,
+    /// The files, any field names; each at most `max_file_size` bytes.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    pub file: Vec<Vec<u8>>,
+}
+
+/// `?dir=` of an upload.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadDir {
+    /// Folder prefix of every uploaded file, percent-encoded (or a `dir` form field, not both).
+    pub dir: Option<String>,
+}
+
+/// One file of an upload's answer.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadedItem {
+    #[schema(example = "src/main.py")]
+    pub path: String,
+    pub version: i64,
+    pub sha256: String,
+    pub size: i64,
+    /// Whether the file is new.
+    pub created: bool,
+}
+
+/// The answer to an upload: the files in the order of the parts.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadResult {
+    pub items: Vec<UploadedItem>,
+}
+
+/// The limits of a workspace (the `max_*` variables).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceLimits {
+    /// Largest file, in bytes.
+    pub max_file_size: i64,
+    /// Most files and folders.
+    pub max_workspace_files: i64,
+    /// Most bytes (sum of file sizes).
+    pub max_workspace_bytes: i64,
+}
+
+/// `GET .../status`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceStatus {
+    #[schema(format = "uuid")]
+    pub session_id: String,
+    /// Whether the workspace has any file or folder.
+    pub initialized: bool,
+    pub files: i64,
+    pub folders: i64,
+    /// Sum of file sizes.
+    pub bytes: i64,
+    /// `running` or `stopped` (written by the API).
+    #[schema(example = "running")]
+    pub desired_state: String,
+    /// `stopped`, `starting`, `running`, `stopping` or `failed` (written by the
+    /// terminal-bridge).
+    #[schema(example = "stopped")]
+    pub observed_state: String,
+    /// When the bridge last wrote `observed_state`; null if it never looked.
+    pub observed_at: Option<DateTime<Utc>>,
+    pub last_activity_at: Option<DateTime<Utc>>,
+    pub limits: WorkspaceLimits,
+}
+
+/// `POST .../ensure-default`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnsureDefaultResult {
+    /// `true` (`201`) when the starter project was written, `false` (`200`) when the
+    /// workspace already had items (then `items` is empty).
+    pub created: bool,
+    pub items: Vec<WriteResult>,
+}
+
 /// The original service's `user_id` query parameter, accepted as a cross-check only.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -174,3 +307,18 @@ impl utoipa::PartialSchema for RawBytes {
 }
 
 impl ToSchema for RawBytes {}
+
+/// A ZIP archive, as a body of type `application/zip`.
+pub struct ZipArchive;
+
+impl utoipa::PartialSchema for ZipArchive {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .content_media_type("application/zip")
+            .description(Some("The archive's bytes"))
+            .into()
+    }
+}
+
+impl ToSchema for ZipArchive {}

@@ -380,6 +380,27 @@ async fn an_exhausted_pool_fails_after_the_timeout() {
 }
 
 #[tokio::test]
+async fn a_busy_pool_waits_past_the_connect_timeout_with_a_longer_pool_wait() {
+    let (_cluster, url, _) = setup(1).await;
+    let connect_timeout = Duration::from_millis(300);
+    let pools = PgPools::new(1, connect_timeout).with_pool_wait(Duration::from_secs(10));
+    let held = connect(&pools, &url).await;
+    let started = Instant::now();
+    let release = async {
+        tokio::time::sleep(connect_timeout * 3).await;
+        drop(held);
+    };
+    let allowed = allow_all();
+    let (second, ()) = tokio::join!(pools.connect(&url, &allowed), release);
+    let second = second.expect("the freed connection");
+    assert!(started.elapsed() >= connect_timeout * 3);
+    assert!(matches!(
+        one_row(&second, "select 3", &[]).await[0],
+        DbValue::Int32(3)
+    ));
+}
+
+#[tokio::test]
 async fn a_stopped_database_fails_fast() {
     let (cluster, url, pools) = setup(2).await;
     drop(connect(&pools, &url).await);

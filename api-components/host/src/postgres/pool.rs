@@ -3,8 +3,10 @@
 //! - [`PgPools::connect`] parses the address (URL or `key=value` form), checks every
 //!   host in it against the component's `allowed_outbound_hosts` ([`HostCheck`]), and
 //!   takes a connection from the address's pool. Neither connecting nor waiting for a
-//!   free connection can hang: both are bounded by the connect timeout, and TCP
-//!   keepalives notice a peer that vanished.
+//!   free connection can hang: connecting is bounded by the connect timeout, waiting by
+//!   the pool wait (by default the connect timeout; the host sets a longer one, since a
+//!   busy pool is not an unreachable database), and TCP keepalives notice a peer that
+//!   vanished.
 //! - A [`PooledClient`] goes back to the pool only after its session has been reset
 //!   (open transaction rolled back, settings, temp tables, advisory locks and LISTENs
 //!   dropped), so one component's session state never leaks into another's request.
@@ -54,6 +56,8 @@ pub struct PgPools {
     pools: Mutex<HashMap<String, CachedPool>>,
     max_size: usize,
     connect_timeout: Duration,
+    /// How long a request waits for a connection when all of a pool's are in use.
+    pool_wait: Duration,
     /// Whether a returned connection's session is reset before reuse (see the module docs).
     reset_sessions: bool,
 }
@@ -66,15 +70,24 @@ struct CachedPool {
 
 impl PgPools {
     /// Pools of at most `max_connections_per_address` connections each; opening a
-    /// connection (TCP and start-up) and waiting for a free one are each bounded by
-    /// `connect_timeout` (an address's own `connect_timeout` may only shorten it).
+    /// connection (TCP and start-up) is bounded by `connect_timeout` (an address's own
+    /// `connect_timeout` may only shorten it), and so is waiting for a free one unless
+    /// [`PgPools::with_pool_wait`] says otherwise.
     pub fn new(max_connections_per_address: usize, connect_timeout: Duration) -> PgPools {
         PgPools {
             pools: Mutex::new(HashMap::new()),
             max_size: max_connections_per_address.max(1),
             connect_timeout,
+            pool_wait: connect_timeout,
             reset_sessions: true,
         }
+    }
+
+    /// Sets how long a request waits for a free connection when every pooled one is in use
+    /// (default: the connect timeout). Pools already made keep theirs.
+    pub fn with_pool_wait(mut self, wait: Duration) -> PgPools {
+        self.pool_wait = wait;
+        self
     }
 
     /// Turns the session reset of returned connections on (the default) or off. Off saves
@@ -141,7 +154,7 @@ impl PgPools {
         let pool = Pool::builder(manager)
             .max_size(self.max_size)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(timeout))
+            .wait_timeout(Some(self.pool_wait))
             .create_timeout(Some(timeout))
             .recycle_timeout(Some(timeout))
             .build()
