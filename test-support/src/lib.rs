@@ -15,8 +15,8 @@
 //! - [`fake_kube`]: [`FakeKube`], a fake Kubernetes API server on loopback whose pods run the
 //!   real `pod-agent` (pods CRUD, watch, `Status` errors, scripted phases and faults, and
 //!   `pods/exec` over the v4/v5 channel WebSocket protocols), for the bridge's kube runtime.
-//! - [`paths`]: [`workspace_root`], [`target_dir`], [`binary`] and [`wasm_component`], the
-//!   locations of built artifacts.
+//! - [`paths`]: [`workspace_root`], [`target_dir`], [`binary`], [`wasm_component`] and
+//!   [`spin_manifest`], the locations of built artifacts.
 
 pub mod child;
 pub mod fake_kube;
@@ -31,5 +31,5 @@ pub use child::ChildGuard;
 pub use fake_kube::{FakeKube, Fate};
 pub use http::{HttpResponse, http_get, wait_for_http};
 pub use net::free_port;
-pub use paths::{binary, target_dir, wasm_component, workspace_root};
+pub use paths::{binary, spin_manifest, target_dir, wasm_component, workspace_root};
 pub use pg_cluster::PgCluster;

@@ -81,6 +81,22 @@ pub fn wasm_component(name: &str) -> PathBuf {
     path
 }
 
+/// The repository's `spin.toml` with its `source = "target/wasm32-wasip2/release/..."` paths
+/// pointing into this build's target directory, so the deployed manifest can be served wherever
+/// the build is.
+///
+/// # Panics
+/// If `spin.toml` cannot be read.
+pub fn spin_manifest() -> String {
+    let text =
+        std::fs::read_to_string(workspace_root().join("spin.toml")).expect("reading spin.toml");
+    let release = target_dir().join("wasm32-wasip2").join("release");
+    text.replace(
+        "source = \"target/wasm32-wasip2/release/",
+        &format!("source = \"{}/", release.display()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -125,18 +125,8 @@ async fn main() -> anyhow::Result<()> {
     wait_for_http(&format!("{bridge}/healthz"), Duration::from_secs(30))?;
 
     // api-host serving the real spin.toml.
-    let manifest_text = std::fs::read_to_string(test_support::workspace_root().join("spin.toml"))?;
-    let wasm_dir = test_support::target_dir()
-        .join("wasm32-wasip2")
-        .join("release");
     let manifest = test_support::target_dir().join("bench-spin.toml");
-    std::fs::write(
-        &manifest,
-        manifest_text.replace(
-            "source = \"target/wasm32-wasip2/release/",
-            &format!("source = \"{}/", wasm_dir.display()),
-        ),
-    )?;
+    std::fs::write(&manifest, test_support::spin_manifest())?;
     let host_port = free_port();
     let _host = ChildGuard::spawn(
         Command::new(test_support::binary("api-host"))

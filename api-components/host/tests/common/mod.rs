@@ -26,12 +26,7 @@ pub fn wasm(name: &str) -> String {
 /// The real `spin.toml` of the repository with its `source` paths made absolute, so the
 /// tests serve the deployed manifest wherever the target directory is.
 pub fn real_manifest() -> String {
-    let text = std::fs::read_to_string(test_support::workspace_root().join("spin.toml")).unwrap();
-    let release = target_dir().join("wasm32-wasip2").join("release");
-    text.replace(
-        "source = \"target/wasm32-wasip2/release/",
-        &format!("source = \"{}/", release.display()),
-    )
+    test_support::spin_manifest()
 }
 
 impl Host {

@@ -32,17 +32,11 @@ static NEXT_MANIFEST: AtomicU32 = AtomicU32::new(0);
 /// The real `spin.toml` with `source = "target/..."` pointing into this build's target
 /// directory, so the tests serve the deployed manifest wherever the build is.
 pub fn real_manifest() -> String {
-    let text = std::fs::read_to_string(test_support::workspace_root().join("spin.toml"))
-        .expect("reading spin.toml");
-    let release = target_dir().join("wasm32-wasip2").join("release");
     for component in ["users", "sessions", "workspace", "health", "web", "docs"] {
         // Fails early, with build instructions, when a component has not been built.
         test_support::wasm_component(component);
     }
-    text.replace(
-        "source = \"target/wasm32-wasip2/release/",
-        &format!("source = \"{}/", release.display()),
-    )
+    test_support::spin_manifest()
 }
 
 impl Stack {
