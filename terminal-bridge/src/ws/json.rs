@@ -39,12 +39,9 @@ pub async fn handler(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    if let Some(refusal) = refuse_before_upgrade(&state, &headers) {
-        return refusal;
-    }
-    let upgrade = match upgrade {
+    let upgrade = match accept_upgrade(&state, &headers, upgrade) {
         Ok(upgrade) => upgrade,
-        Err(rejection) => return not_a_websocket(&rejection),
+        Err(refusal) => return *refusal,
     };
     let token = auth::presented_token(&headers, query.get("token").map(String::as_str));
     upgrade
@@ -54,8 +51,21 @@ pub async fn handler(
         .on_upgrade(move |socket| run(socket, state, token))
 }
 
-/// The checks both endpoints make before upgrading: the origin, and not shutting down.
-pub fn refuse_before_upgrade(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+/// What both endpoints do before upgrading: check the origin and that the server is not
+/// shutting down, then require a WebSocket handshake. `Err` is the answer to send instead.
+pub fn accept_upgrade(
+    state: &AppState,
+    headers: &HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade, Box<Response>> {
+    if let Some(refusal) = refuse_before_upgrade(state, headers) {
+        return Err(Box::new(refusal));
+    }
+    upgrade.map_err(|rejection| Box::new(not_a_websocket(&rejection)))
+}
+
+/// The checks made before upgrading: the origin, and not shutting down.
+fn refuse_before_upgrade(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     if !origin_allowed(headers, state.ws.allowed_origins.as_deref()) {
         state.metrics.error("origin_not_allowed");
         return Some(http_error(
@@ -75,7 +85,7 @@ pub fn refuse_before_upgrade(state: &AppState, headers: &HeaderMap) -> Option<Re
 }
 
 /// The answer to a plain HTTP request (or a broken handshake) on a WebSocket endpoint.
-pub fn not_a_websocket(rejection: &WebSocketUpgradeRejection) -> Response {
+fn not_a_websocket(rejection: &WebSocketUpgradeRejection) -> Response {
     http_error(
         rejection.status(),
         "websocket_required",

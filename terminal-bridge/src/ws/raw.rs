@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::auth::{self, AuthError, Role};
-use super::json::{OpenSocket, not_a_websocket, refuse_before_upgrade};
+use super::json::{OpenSocket, accept_upgrade};
 use super::limits::{TokenBucket, liveness_deadline};
 use super::protocol::valid_terminal_id;
 use super::{
@@ -37,12 +37,9 @@ pub async fn handler(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    if let Some(refusal) = refuse_before_upgrade(&state, &headers) {
-        return refusal;
-    }
-    let upgrade = match upgrade {
+    let upgrade = match accept_upgrade(&state, &headers, upgrade) {
         Ok(upgrade) => upgrade,
-        Err(rejection) => return not_a_websocket(&rejection),
+        Err(refusal) => return *refusal,
     };
     let Some(token) = auth::presented_token(&headers, query.get("token").map(String::as_str))
     else {
