@@ -15,8 +15,9 @@ use common::term::{Agent, Term};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
+use terminal_bridge::runtime::ReapReason;
+use terminal_bridge::runtime::kube::KubeRuntime;
 use terminal_bridge::runtime::kube::settings::{ClientSource, KubeSettings};
-use terminal_bridge::runtime::kube::{KubeRuntime, ReapReason};
 use terminal_bridge::runtime::{Runtime, RuntimeError};
 use test_support::{FakeKube, Fate};
 use tokio::io::AsyncReadExt;
@@ -527,8 +528,8 @@ async fn a_delete_with_a_stale_uid_leaves_the_new_pod_alone() {
 #[tokio::test]
 async fn the_reaper_removes_ended_stale_and_unknown_pods_only() {
     let fx = Fixture::new().await;
-    let [good, failed, stale, unknown] = [(); 4].map(|_| Uuid::new_v4());
-    for session in [good, failed, stale, unknown] {
+    let [good, failed, stale, unknown, watched, fresh_unknown] = [(); 6].map(|_| Uuid::new_v4());
+    for session in [good, failed, stale, unknown, watched, fresh_unknown] {
         fx.rt.ensure(session).await.unwrap();
     }
     let other: Pod = serde_json::from_value(json!({
@@ -543,15 +544,27 @@ async fn the_reaper_removes_ended_stale_and_unknown_pods_only() {
     fx.fake.update_pod(NS, &format!("ws-{failed}"), |pod| {
         pod["status"]["phase"] = json!("Failed");
     });
-    fx.fake.update_pod(NS, &format!("ws-{stale}"), |pod| {
-        pod["metadata"]["annotations"]["code-exec.dev/last-activity"] =
-            json!("2026-01-01T12:00:00Z");
-    });
-    // The good one was just touched.
+    let listed = fx.rt.list().await.unwrap();
+    assert!(
+        !listed.iter().any(|s| s.session == failed),
+        "an ended pod is not a running sandbox: {listed:?}"
+    );
+    // Quiet for long: a stale one, an unknown one, and one its bridge watches (which that
+    // bridge stops itself, after saving its files).
+    for session in [stale, unknown, watched] {
+        fx.fake.update_pod(NS, &format!("ws-{session}"), |pod| {
+            pod["metadata"]["annotations"]["code-exec.dev/last-activity"] =
+                json!("2026-01-01T12:00:00Z");
+        });
+    }
+    // The good one was just touched; `fresh_unknown` was just made, so it may belong to a
+    // session newer than the caller's list of known ones.
     fx.rt.touch(good).await.unwrap();
-    let known: HashSet<Uuid> = [good, failed, stale].into();
-    let mut reaped = fx.rt.reap(&known, Duration::from_secs(3600)).await.unwrap();
-    reaped.sort_by_key(|r| r.pod.clone());
+    let known: HashSet<Uuid> = [good, failed, stale, watched].into();
+    let watching: HashSet<Uuid> = [watched].into();
+    let hour = Duration::from_secs(3600);
+    let mut reaped = fx.rt.reap(&known, &watching, hour).await.unwrap();
+    reaped.sort_by_key(|r| r.id.clone());
     let mut expected = vec![
         (format!("ws-{failed}"), ReapReason::Ended),
         (format!("ws-{stale}"), ReapReason::Stale),
@@ -561,24 +574,27 @@ async fn the_reaper_removes_ended_stale_and_unknown_pods_only() {
     assert_eq!(
         reaped
             .iter()
-            .map(|r| (r.pod.clone(), r.reason))
+            .map(|r| (r.id.clone(), r.reason))
             .collect::<Vec<_>>(),
         expected
     );
     // Every delete carried the pod's uid.
     assert!(fx.fake.deletes().iter().all(|(_, uid)| uid.is_some()));
-    eventually("the reaped pods' deletion", || fx.fake.pods(NS).len() == 2).await;
+    eventually("the reaped pods' deletion", || fx.fake.pods(NS).len() == 4).await;
     let left: Vec<String> = fx
         .fake
         .pods(NS)
         .iter()
         .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
-    assert!(left.contains(&format!("ws-{good}")) && left.contains(&"unrelated".to_string()));
+    for kept in [good, watched, fresh_unknown] {
+        assert!(left.contains(&format!("ws-{kept}")), "{left:?}");
+    }
+    assert!(left.contains(&"unrelated".to_string()));
     // A second pass finds nothing more.
     assert!(
         fx.rt
-            .reap(&known, Duration::from_secs(3600))
+            .reap(&known, &watching, hour)
             .await
             .unwrap()
             .is_empty()
@@ -700,7 +716,7 @@ async fn a_warm_pod_is_claimed_used_and_the_pool_refilled() {
     // The unassigned pods are not workspaces, and the reaper leaves them alone.
     assert!(rt.list().await.unwrap().is_empty());
     assert!(
-        rt.reap(&HashSet::new(), Duration::ZERO)
+        rt.reap(&HashSet::new(), &HashSet::new(), Duration::ZERO)
             .await
             .unwrap()
             .is_empty()

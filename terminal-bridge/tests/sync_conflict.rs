@@ -8,7 +8,7 @@ mod sync_harness;
 
 use std::time::Duration;
 
-use sync_harness::{Harness, eventually, quiet_config};
+use sync_harness::{Backend, Harness, eventually, quiet_config};
 
 #[test]
 fn a_rest_write_does_not_overwrite_an_unreported_shell_edit() {
@@ -20,11 +20,14 @@ fn a_rest_write_does_not_overwrite_an_unreported_shell_edit() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(race());
+        .block_on(async {
+            race(Backend::Process).await;
+            race(Backend::Kube).await;
+        });
 }
 
-async fn race() {
-    let h = Harness::start(quiet_config()).await;
+async fn race(backend: Backend) {
+    let h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     h.rest_write(session, "app.py", b"v1").await;
     h.workspaces.activate(session).await.unwrap();

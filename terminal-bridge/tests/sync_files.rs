@@ -1,20 +1,28 @@
-//! File sync between PostgreSQL and a real sandbox (the process runtime running the real
-//! `pod-agent`): activation, shell edits, REST edits, no echo, limits, conflicts.
+//! File sync between PostgreSQL and a real sandbox (the real `pod-agent` under the process
+//! runtime, and in a pod of the fake API server reached over `pods/exec`): activation, shell
+//! edits, REST edits, no echo, limits, conflicts.
 
 mod common;
 mod sync_harness;
 
 use std::time::Duration;
 
-use sync_harness::{Harness, Listener, eventually, quiet_config};
+use sync_harness::{Backend, Harness, Listener, eventually, on_each_backend, quiet_config};
 use terminal_bridge::workspaces::{SyncConfig, WorkspaceEvent};
+
+on_each_backend! {
+    activation_pushes_files_and_shell_edits_come_back,
+    rest_edits_reach_the_sandbox_without_echo,
+    over_limit_shell_files_are_reported_not_saved,
+    a_shell_edit_racing_a_rest_write_keeps_both,
+    files_beyond_the_event_content_cap_are_read,
+}
 
 /// Within how long a shell edit must be in PostgreSQL (and announced).
 const SHELL_TO_PG: Duration = Duration::from_secs(1);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn activation_pushes_files_and_shell_edits_come_back() {
-    let mut h = Harness::start(quiet_config()).await;
+async fn activation_pushes_files_and_shell_edits_come_back(backend: Backend) {
+    let mut h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     h.rest_write(session, "main.py", b"print('hi')\n").await;
@@ -113,9 +121,8 @@ async fn activation_pushes_files_and_shell_edits_come_back() {
     h.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rest_edits_reach_the_sandbox_without_echo() {
-    let mut h = Harness::start(quiet_config()).await;
+async fn rest_edits_reach_the_sandbox_without_echo(backend: Backend) {
+    let mut h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     h.rest_write(session, "a.txt", b"one").await;
     h.workspaces.activate(session).await.unwrap();
@@ -165,14 +172,13 @@ async fn rest_edits_reach_the_sandbox_without_echo() {
     h.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_limit_shell_files_are_reported_not_saved() {
+async fn over_limit_shell_files_are_reported_not_saved(backend: Backend) {
     let config = SyncConfig {
         max_file_size: 1000,
         max_workspace_files: 3,
         ..quiet_config()
     };
-    let mut h = Harness::start(config).await;
+    let mut h = Harness::start(backend, config).await;
     let session = h.session().await;
     h.rest_write(session, "keep.txt", b"small").await;
     h.workspaces.activate(session).await.unwrap();
@@ -219,9 +225,8 @@ async fn over_limit_shell_files_are_reported_not_saved() {
     h.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shell_edit_racing_a_rest_write_keeps_both() {
-    let h = Harness::start(quiet_config()).await;
+async fn a_shell_edit_racing_a_rest_write_keeps_both(backend: Backend) {
+    let h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     h.rest_write(session, "notes.md", b"base\n").await;
     h.workspaces.activate(session).await.unwrap();
@@ -287,14 +292,13 @@ async fn a_shell_edit_racing_a_rest_write_keeps_both() {
     assert_eq!(stats["bridge_sync_conflicts_total"], 1.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn files_beyond_the_event_content_cap_are_read() {
+async fn files_beyond_the_event_content_cap_are_read(backend: Backend) {
     // The agent sends content only up to 1 MiB; a larger allowed file is read instead.
     let config = SyncConfig {
         max_file_size: 3 * 1024 * 1024,
         ..quiet_config()
     };
-    let mut h = Harness::start(config).await;
+    let mut h = Harness::start(backend, config).await;
     let session = h.session().await;
     h.workspaces.activate(session).await.unwrap();
     let big: Vec<u8> = (0..(1024 * 1024 + 4096) as u32)

@@ -6,16 +6,29 @@ mod sync_harness;
 
 use std::time::Duration;
 
-use sync_harness::{Harness, eventually, quiet_config};
+use sync_harness::{Backend, Harness, NS, eventually, on_each_backend, quiet_config};
 use terminal_bridge::workspaces::{SyncConfig, WorkspaceEvent};
+use test_support::Fate;
+
+on_each_backend! {
+    concurrent_activations_start_one_sandbox,
+    shutdown_request_flushes_then_stops,
+    missed_notifications_act_after_the_periodic_reconcile,
+    idle_sandboxes_stop_after_the_timeout_unless_a_client_is_attached,
+    deleting_the_session_stops_its_sandbox,
+    activating_an_unknown_session_fails_clearly,
+    a_notification_missed_while_the_listener_was_down_still_arrives,
+    a_real_shell_edit_is_saved_and_an_attached_terminal_keeps_the_sandbox,
+    sandboxes_of_unknown_sessions_are_stopped_by_the_reconcile,
+    a_sandbox_that_dies_is_reported_and_restarts_on_the_next_activation,
+}
 
 fn is_status(e: &WorkspaceEvent, want: &str) -> bool {
     matches!(e, WorkspaceEvent::WorkspaceStatus { state, .. } if state == want)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_activations_start_one_sandbox() {
-    let mut h = Harness::start(quiet_config()).await;
+async fn concurrent_activations_start_one_sandbox(backend: Backend) {
+    let mut h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     h.rest_write(session, "f.txt", b"x").await;
     let calls = (0..8).map(|_| {
@@ -44,9 +57,8 @@ async fn concurrent_activations_start_one_sandbox() {
     h.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_request_flushes_then_stops() {
-    let mut h = Harness::start(quiet_config()).await;
+async fn shutdown_request_flushes_then_stops(backend: Backend) {
+    let mut h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     h.rest_write(session, "work.py", b"v1").await;
     h.workspaces.activate(session).await.unwrap();
@@ -80,13 +92,12 @@ async fn shutdown_request_flushes_then_stops() {
     h.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missed_notifications_act_after_the_periodic_reconcile() {
+async fn missed_notifications_act_after_the_periodic_reconcile(backend: Backend) {
     let config = SyncConfig {
         reconcile_secs: 0.5,
         ..quiet_config()
     };
-    let mut h = Harness::start(config).await;
+    let mut h = Harness::start(backend, config).await;
     let session = h.session().await;
     h.workspaces.activate(session).await.unwrap();
 
@@ -121,13 +132,12 @@ async fn missed_notifications_act_after_the_periodic_reconcile() {
     h.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_sandboxes_stop_after_the_timeout_unless_a_client_is_attached() {
+async fn idle_sandboxes_stop_after_the_timeout_unless_a_client_is_attached(backend: Backend) {
     let config = SyncConfig {
         session_timeout_secs: 1.0,
         ..quiet_config()
     };
-    let mut h = Harness::start(config).await;
+    let mut h = Harness::start(backend, config).await;
     let watched = h.session().await;
     let idle = h.session().await;
     let guard = h.workspaces.attach(watched);
@@ -162,9 +172,8 @@ async fn idle_sandboxes_stop_after_the_timeout_unless_a_client_is_attached() {
     h.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_the_session_stops_its_sandbox() {
-    let mut h = Harness::start(quiet_config()).await;
+async fn deleting_the_session_stops_its_sandbox(backend: Backend) {
+    let mut h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     h.rest_write(session, "f.txt", b"x").await;
     h.workspaces.activate(session).await.unwrap();
@@ -185,9 +194,8 @@ async fn deleting_the_session_stops_its_sandbox() {
     h.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn activating_an_unknown_session_fails_clearly() {
-    let h = Harness::start(quiet_config()).await;
+async fn activating_an_unknown_session_fails_clearly(backend: Backend) {
+    let h = Harness::start(backend, quiet_config()).await;
     let err = h
         .workspaces
         .activate(uuid::Uuid::new_v4())
@@ -197,10 +205,9 @@ async fn activating_an_unknown_session_fails_clearly() {
     assert_eq!(h.runtime_sandboxes().await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_notification_missed_while_the_listener_was_down_still_arrives() {
+async fn a_notification_missed_while_the_listener_was_down_still_arrives(backend: Backend) {
     // No periodic reconcile: only the listener's reconnect can catch up.
-    let h = Harness::start(quiet_config()).await;
+    let h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     h.workspaces.activate(session).await.unwrap();
     // Kill the listening connection and, in the same transaction, make a change and notify:
@@ -234,16 +241,13 @@ async fn a_notification_missed_while_the_listener_was_down_still_arrives() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_shell_edit_is_saved_and_an_attached_terminal_keeps_the_sandbox() {
+async fn a_real_shell_edit_is_saved_and_an_attached_terminal_keeps_the_sandbox(backend: Backend) {
     use agent_protocol::{Frame, FrameReader, FrameWriter, client_handshake};
-    use terminal_bridge::runtime::Runtime;
-
     let config = SyncConfig {
         session_timeout_secs: 1.0,
         ..quiet_config()
     };
-    let mut h = Harness::start(config).await;
+    let mut h = Harness::start(backend, config).await;
     let session = h.session().await;
     h.workspaces.activate(session).await.unwrap();
 
@@ -294,22 +298,31 @@ async fn a_real_shell_edit_is_saved_and_an_attached_terminal_keeps_the_sandbox()
     h.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sandboxes_of_unknown_sessions_are_stopped_by_the_reconcile() {
-    use terminal_bridge::runtime::Runtime;
-
-    let h = Harness::start(SyncConfig {
-        reconcile_secs: 0.3,
-        ..quiet_config()
-    })
+async fn sandboxes_of_unknown_sessions_are_stopped_by_the_reconcile(backend: Backend) {
+    let h = Harness::start(
+        backend,
+        SyncConfig {
+            reconcile_secs: 0.3,
+            ..quiet_config()
+        },
+    )
     .await;
     let stray = uuid::Uuid::new_v4();
+    // Started (the reconcile may stop it as soon as it lists it, even before this returns).
     h.runtime.ensure(stray).await.unwrap();
-    assert!(h.is_running(stray).await);
     eventually("the stray sandbox stopped", || async {
         (!h.is_running(stray).await).then_some(())
     })
     .await;
+    if let Some(fake) = h.fake() {
+        let deletes = fake.deletes();
+        assert!(
+            deletes
+                .iter()
+                .any(|(name, uid)| *name == format!("ws-{stray}") && uid.is_some()),
+            "{deletes:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,11 +331,12 @@ async fn a_sandbox_that_cannot_start_is_reported_failed() {
     use terminal_bridge::runtime::process::ProcessRuntime;
     use terminal_bridge::workspaces::Workspaces;
 
-    let h = Harness::start(quiet_config()).await;
+    let h = Harness::start(Backend::Process, quiet_config()).await;
     let session = h.session().await;
+    let state = tempfile::tempdir().unwrap();
     let broken = Arc::new(ProcessRuntime::new(
-        h.state.path().join("no-such-agent"),
-        h.state.path().join("broken"),
+        state.path().join("no-such-agent"),
+        state.path().join("broken"),
     ));
     let database = terminal_bridge::config::database_config(&h.db.url).unwrap();
     let pool = terminal_bridge::db::pool(&database, 2).unwrap();
@@ -330,31 +344,64 @@ async fn a_sandbox_that_cannot_start_is_reported_failed() {
     let mut events = workspaces.subscribe();
     let err = workspaces.activate(session).await.unwrap_err();
     assert!(err.to_string().contains("no-such-agent"), "{err}");
-    let mut states = Vec::new();
-    while let Ok(e) = events.try_recv() {
-        if let WorkspaceEvent::WorkspaceStatus { state, message, .. } = e {
-            states.push((state, message.is_some()));
-        }
-    }
     assert_eq!(
-        states,
+        failure_states(&mut events),
         [("starting".into(), false), ("failed".into(), true)]
     );
     assert_eq!(h.session_states(session).await.1, "failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sandbox_that_dies_is_reported_and_restarts_on_the_next_activation() {
-    let mut h = Harness::start(quiet_config()).await;
+async fn a_pod_whose_image_cannot_be_pulled_is_reported_failed_then_retried() {
+    let mut h = Harness::start(Backend::Kube, quiet_config()).await;
+    let session = h.session().await;
+    h.rest_write(session, "keep.txt", b"kept").await;
+    let fake = h.fake().unwrap();
+    fake.set_fate(Fate::ImagePullBackOff);
+    let mut events = h.workspaces.subscribe();
+    let started = tokio::time::Instant::now();
+    let err = h.workspaces.activate(session).await.unwrap_err();
+    // Early, with the cluster's reason, not after the 20 s start timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.to_string().contains("ImagePull"), "{err}");
+    assert_eq!(
+        failure_states(&mut events),
+        [("starting".into(), false), ("failed".into(), true)]
+    );
+    assert_eq!(h.session_states(session).await.1, "failed");
+    // Once the image can be pulled, the next activation works and finds the files.
+    fake.set_fate(Fate::Ready {
+        after: Duration::from_millis(100),
+    });
+    h.workspaces.activate(session).await.unwrap();
+    assert_eq!(h.shell_read(session, "keep.txt").unwrap(), b"kept");
+    h.shut_down().await;
+}
+
+/// `(state, has a message)` of the status events received so far.
+fn failure_states(
+    events: &mut tokio::sync::broadcast::Receiver<WorkspaceEvent>,
+) -> Vec<(String, bool)> {
+    let mut states = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let WorkspaceEvent::WorkspaceStatus { state, message, .. } = e {
+            states.push((state, message.is_some()));
+        }
+    }
+    states
+}
+
+async fn a_sandbox_that_dies_is_reported_and_restarts_on_the_next_activation(backend: Backend) {
+    let mut h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     h.rest_write(session, "keep.txt", b"kept").await;
     let sandbox = h.workspaces.activate(session).await.unwrap();
-    // The agent process this test's runtime started, by its id.
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", &sandbox.id])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    // Its agent process is killed, or its pod removed under the live session.
+    h.kill_sandbox(&sandbox);
     let stopped = h
         .event(Duration::from_secs(10), "stopped", |e| {
             is_status(e, "stopped")
@@ -367,7 +414,98 @@ async fn a_sandbox_that_dies_is_reported_and_restarts_on_the_next_activation() {
     assert!(!h.workspaces.is_active(session));
     let again = h.workspaces.activate(session).await.unwrap();
     assert!(again.created);
-    assert_ne!(again.id, sandbox.id);
+    if backend == Backend::Process {
+        assert_ne!(again.id, sandbox.id);
+    }
     assert_eq!(h.shell_read(session, "keep.txt").unwrap(), b"kept");
     h.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconcile_touches_watched_pods_and_reaps_ended_and_unlabelled_ones() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, PostParams};
+    use serde_json::json;
+    use terminal_bridge::runtime::kube::pod::{self, LAST_ACTIVITY, WORKSPACE_ID};
+    use terminal_bridge::runtime::kube::settings::KubeSettings;
+
+    let h = Harness::start(
+        Backend::Kube,
+        SyncConfig {
+            reconcile_secs: 0.3,
+            ..quiet_config()
+        },
+    )
+    .await;
+    let fake = h.fake().unwrap();
+    let stamp_of = |name: &str| {
+        let pod = fake.pod(NS, name).expect("the pod exists");
+        pod["metadata"]["annotations"][LAST_ACTIVITY]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+    };
+    let long_ago = "2026-01-01T12:00:00Z";
+
+    // A watched pod whose stamp is old gets a fresh one, and stays.
+    let watched = h.session().await;
+    h.workspaces.activate(watched).await.unwrap();
+    let watched_pod = format!("ws-{watched}");
+    fake.update_pod(NS, &watched_pod, |pod| {
+        pod["metadata"]["annotations"][LAST_ACTIVITY] = json!(long_ago);
+    });
+    eventually("the watched pod touched", || async {
+        let age = jiff::Timestamp::now().duration_since(stamp_of(&watched_pod));
+        (age.as_secs() < 60).then_some(())
+    })
+    .await;
+
+    // A pod of an existing session that ended: not a running sandbox, so not adopted, and
+    // deleted (with its uid as the precondition).
+    let ended = h.session().await;
+    h.runtime.ensure(ended).await.unwrap();
+    let ended_pod = format!("ws-{ended}");
+    fake.update_pod(NS, &ended_pod, |pod| {
+        pod["status"]["phase"] = json!("Failed");
+    });
+    // A managed pod that names no session (hand-made, or a label removed).
+    let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
+    let mut unlabelled = pod::workspace_pod(&KubeSettings::for_namespace(NS), uuid::Uuid::new_v4());
+    unlabelled.metadata.name = Some("ws-unlabelled".into());
+    unlabelled
+        .metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .remove(WORKSPACE_ID);
+    let pods: Api<Pod> = Api::namespaced(client, NS);
+    pods.create(&PostParams::default(), &unlabelled)
+        .await
+        .unwrap();
+
+    eventually("the ended and unlabelled pods deleted", || async {
+        let deleted: Vec<String> = fake.deletes().into_iter().map(|(name, _)| name).collect();
+        (deleted.contains(&ended_pod) && deleted.contains(&"ws-unlabelled".to_string()))
+            .then_some(())
+    })
+    .await;
+    assert!(
+        fake.deletes().iter().all(|(_, uid)| uid.is_some()),
+        "{:?}",
+        fake.deletes()
+    );
+    let reaped = h
+        .workspaces
+        .stats()
+        .into_iter()
+        .find(|(name, _)| *name == "bridge_sandboxes_reaped_total")
+        .unwrap()
+        .1;
+    assert!(reaped >= 2.0, "{reaped}");
+    // The watched pod is untouched by all that, and still in use.
+    assert!(!fake.deletes().iter().any(|(name, _)| *name == watched_pod));
+    assert!(h.workspaces.is_active(watched));
+    assert!(h.is_running(watched).await);
+    assert!(!h.is_running(ended).await);
 }

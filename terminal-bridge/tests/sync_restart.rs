@@ -6,12 +6,17 @@ mod sync_harness;
 
 use std::time::Duration;
 
-use sync_harness::{Harness, eventually, quiet_config};
+use sync_harness::{Backend, Harness, eventually, on_each_backend, quiet_config};
 use terminal_bridge::workspaces::{SyncConfig, WorkspaceEvent};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_flush_saves_an_edit_made_just_before() {
-    let mut h = Harness::start(quiet_config()).await;
+on_each_backend! {
+    shutdown_flush_saves_an_edit_made_just_before,
+    a_restarted_bridge_merges_what_happened_meanwhile,
+    a_stop_requested_while_no_bridge_ran_still_saves_the_last_edits,
+}
+
+async fn shutdown_flush_saves_an_edit_made_just_before(backend: Backend) {
+    let mut h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     h.rest_write(session, "a.txt", b"before").await;
     h.workspaces.activate(session).await.unwrap();
@@ -27,9 +32,8 @@ async fn shutdown_flush_saves_an_edit_made_just_before() {
     assert!(h.is_running(session).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_bridge_merges_what_happened_meanwhile() {
-    let mut h = Harness::start(quiet_config()).await;
+async fn a_restarted_bridge_merges_what_happened_meanwhile(backend: Backend) {
+    let mut h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     for (path, data) in [
         ("shell_edit.txt", "v1"),
@@ -111,9 +115,8 @@ async fn a_restarted_bridge_merges_what_happened_meanwhile() {
     h.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stop_requested_while_no_bridge_ran_still_saves_the_last_edits() {
-    let mut h = Harness::start(quiet_config()).await;
+async fn a_stop_requested_while_no_bridge_ran_still_saves_the_last_edits(backend: Backend) {
+    let mut h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
     h.rest_write(session, "main.py", b"v1").await;
     h.workspaces.activate(session).await.unwrap();

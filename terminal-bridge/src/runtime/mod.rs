@@ -4,7 +4,9 @@
 //!
 //! A runtime hands out raw streams; the agent-protocol handshake is the caller's job.
 
+use std::collections::HashSet;
 use std::pin::Pin;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -69,6 +71,48 @@ pub trait Runtime: Send + Sync + 'static {
     /// that does not run succeeds.
     async fn stop(&self, session: Uuid) -> Result<(), RuntimeError>;
 
-    /// Every sandbox this runtime manages, including those started by an earlier bridge process.
+    /// Every sandbox this runtime manages that runs (or starts), including those started by an
+    /// earlier bridge process. Ended ones are left to [`Runtime::reap`].
     async fn list(&self) -> Result<Vec<Sandbox>, RuntimeError>;
+
+    /// Records that a bridge still looks after `session`'s sandbox, where others can see it
+    /// (the kube runtime stamps the pod's last-activity annotation), so that [`Runtime::reap`]
+    /// run by any bridge keeps it. Runtimes whose sandboxes only this bridge sees do nothing.
+    async fn touch(&self, _session: Uuid) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
+    /// Removes the sandboxes nobody needs and says which: ended ones, those whose session is
+    /// not in `known` (deleted workspaces), and those nobody touched for `stale_after`, except
+    /// the sessions in `watched` (whose owner stops them itself, after saving their files).
+    /// The default has nothing to remove: a runtime whose sandboxes only this bridge sees
+    /// leaves all of that to the session layer's reconcile.
+    async fn reap(
+        &self,
+        _known: &HashSet<Uuid>,
+        _watched: &HashSet<Uuid>,
+        _stale_after: Duration,
+    ) -> Result<Vec<Reaped>, RuntimeError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Why [`Runtime::reap`] removed a sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReapReason {
+    /// It ended (a pod's phase is `Failed` or `Succeeded`).
+    Ended,
+    /// Nobody touched it for longer than the threshold.
+    Stale,
+    /// Its session is not among the known ones (or it has none).
+    Unknown,
+}
+
+/// One sandbox [`Runtime::reap`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaped {
+    /// The runtime's name for it (a pod name).
+    pub id: String,
+    pub session: Option<Uuid>,
+    pub reason: ReapReason,
 }

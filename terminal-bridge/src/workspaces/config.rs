@@ -63,6 +63,13 @@ impl SyncConfig {
         Duration::from_secs_f64(self.reconcile_secs.max(0.05))
     }
 
+    /// How long a sandbox no bridge watches may go untouched before the reaper removes it:
+    /// ten reconcile periods, so a pod a bridge (this one or a replica) looks after is touched
+    /// many times over before that, and a transient failure to adopt one does not cost it.
+    pub fn stale_after(&self) -> Duration {
+        self.reconcile_period() * 10
+    }
+
     /// How often an active session checks whether it is idle: a quarter of the timeout, between
     /// 50 ms and 30 s.
     pub fn idle_check_period(&self) -> Duration {

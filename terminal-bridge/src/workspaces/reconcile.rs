@@ -7,7 +7,14 @@
 //! - a sandbox that should run but this bridge does not watch (it restarted): adopted, i.e.
 //!   synced with the three-way merge and watched from now on;
 //! - a watched sandbox: its files are rechecked against PostgreSQL;
-//! - a session that claims to run (or start, or stop) but has no sandbox: marked `stopped`.
+//! - a session that claims to run (or start, or stop) but has no sandbox: marked `stopped`;
+//! - then the runtime's upkeep: every watched sandbox is touched (for the kube runtime, its
+//!   pod's last-activity annotation), and [`Runtime::reap`] removes ended sandboxes and those
+//!   no bridge touched for [`SyncConfig::stale_after`] (never the watched ones, which this
+//!   bridge stops itself after saving their files).
+//!
+//! [`Runtime::reap`]: crate::runtime::Runtime::reap
+//! [`SyncConfig::stale_after`]: super::SyncConfig::stale_after
 //!
 //! Sandboxes start lazily, when a client activates the session, not because a session's
 //! desired state is `running` (that is every new session).
@@ -18,9 +25,12 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
+use uuid::Uuid;
+
 use super::stats::Stats;
 use super::sync::Command;
 use super::{StopReason, Workspaces};
+use crate::runtime::RuntimeError;
 
 /// Reconciles every period and on each kick, until aborted.
 pub async fn run(workspaces: Arc<Workspaces>, mut kick: mpsc::UnboundedReceiver<()>) {
@@ -68,6 +78,7 @@ impl Workspaces {
                 }
             }
         }
+        self.upkeep(desired.keys().copied().collect()).await;
         let running: HashSet<_> = ids.into_iter().collect();
         let live = match self.shared.store.live_sessions().await {
             Ok(live) => live,
@@ -88,6 +99,35 @@ impl Workspaces {
             if let Err(e) = self.shared.store.set_observed(session, "stopped").await {
                 tracing::warn!(%session, error = %e, "reconcile: updating observed state failed");
             }
+        }
+    }
+
+    /// Touches the watched sandboxes and lets the runtime reap what nobody needs; `known` are
+    /// the sessions (of listed sandboxes) that exist in PostgreSQL.
+    async fn upkeep(&self, known: HashSet<Uuid>) {
+        let watched: HashSet<Uuid> = self.routes.lock().unwrap().keys().copied().collect();
+        for &session in &watched {
+            match self.runtime.touch(session).await {
+                Ok(()) | Err(RuntimeError::NotRunning) => {}
+                Err(e) => {
+                    tracing::warn!(%session, error = %e, "reconcile: touching a sandbox failed")
+                }
+            }
+        }
+        let stale_after = self.shared.config.stale_after();
+        match self.runtime.reap(&known, &watched, stale_after).await {
+            Ok(reaped) => {
+                for sandbox in reaped {
+                    Stats::add(&self.shared.stats.reaped);
+                    tracing::info!(
+                        sandbox = %sandbox.id,
+                        session = ?sandbox.session,
+                        reason = ?sandbox.reason,
+                        "reconcile: the runtime reaped a sandbox"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reconcile: reaping sandboxes failed"),
         }
     }
 }

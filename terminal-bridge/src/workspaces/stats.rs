@@ -25,6 +25,8 @@ pub struct Stats {
     pub desired_stops: AtomicU64,
     /// Full reconciliations run.
     pub reconciles: AtomicU64,
+    /// Sandboxes the runtime's reaper removed (ended, stale, or of unknown sessions).
+    pub reaped: AtomicU64,
 }
 
 impl Stats {
@@ -61,6 +63,7 @@ impl Stats {
             ("bridge_idle_stops_total", get(&self.idle_stops)),
             ("bridge_desired_stops_total", get(&self.desired_stops)),
             ("bridge_reconciles_total", get(&self.reconciles)),
+            ("bridge_sandboxes_reaped_total", get(&self.reaped)),
         ]
     }
 }

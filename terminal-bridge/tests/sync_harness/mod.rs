@@ -1,8 +1,11 @@
-//! The session layer against real parts: a throwaway PostgreSQL, the real `pod-agent` run by
-//! the process runtime, rows written with the REST component's SQL, and "the shell" as plain
-//! file system writes inside the sandbox's workspace directory (what the agent's watcher sees
-//! from any program). Waits poll for the expected state; they never sleep a fixed time to
-//! pass.
+//! The session layer against real parts: a throwaway PostgreSQL, the real `pod-agent` in each
+//! sandbox, rows written with the REST component's SQL, and "the shell" as plain file system
+//! writes inside the sandbox's workspace directory (what the agent's watcher sees from any
+//! program). Waits poll for the expected state; they never sleep a fixed time to pass.
+//!
+//! Every suite runs on each [`Backend`] ([`on_each_backend!`]): the process runtime, and the
+//! kube runtime through the real `kube` client against `test_support::FakeKube`, whose pods
+//! run the real `pod-agent` reached over `pods/exec`.
 
 #![allow(dead_code)]
 
@@ -11,8 +14,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use terminal_bridge::runtime::Runtime;
+use terminal_bridge::runtime::kube::KubeRuntime;
+use terminal_bridge::runtime::kube::settings::{ClientSource, KubeSettings};
 use terminal_bridge::runtime::process::ProcessRuntime;
+use terminal_bridge::runtime::{Runtime, Sandbox};
 use terminal_bridge::workspaces::{SyncConfig, WorkspaceEvent, Workspaces};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -20,7 +25,86 @@ use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 use uuid::Uuid;
 
+use test_support::FakeKube;
+
 use crate::common::TestDb;
+
+/// The namespace of the kube backend's pods.
+pub const NS: &str = "code-exec-workspaces";
+
+/// Where a harness's sandboxes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The process runtime: `pod-agent daemon` processes under a temporary directory.
+    Process,
+    /// The kube runtime against a fake API server on loopback.
+    Kube,
+}
+
+/// Makes each listed `async fn name(backend: Backend)` of the file a test per backend:
+/// `on_process::name` and `on_kube::name`.
+#[allow(unused_macros)]
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod on_process {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::sync_harness::Backend::Process).await
+                }
+            )*
+        }
+        mod on_kube {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::sync_harness::Backend::Kube).await
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_each_backend;
+
+/// What holds a backend's sandboxes.
+pub enum Place {
+    /// The process runtime's state directory.
+    Process(tempfile::TempDir),
+    /// The fake API server (its pods' directories are its own).
+    Kube(FakeKube),
+}
+
+impl Place {
+    async fn start(backend: Backend) -> (Place, Arc<dyn Runtime>) {
+        match backend {
+            Backend::Process => {
+                let state = tempfile::tempdir().unwrap();
+                let runtime = Arc::new(ProcessRuntime::new(
+                    test_support::binary("pod-agent"),
+                    state.path().to_path_buf(),
+                ));
+                (Place::Process(state), runtime)
+            }
+            Backend::Kube => {
+                let fake = FakeKube::start(&test_support::binary("pod-agent")).await;
+                let runtime = Arc::new(kube_runtime(&fake));
+                (Place::Kube(fake), runtime)
+            }
+        }
+    }
+}
+
+/// A kube runtime against `fake`, patient enough for a loaded machine.
+pub fn kube_runtime(fake: &FakeKube) -> KubeRuntime {
+    let mut settings = KubeSettings::for_namespace(NS);
+    settings.warm_pool = 0;
+    settings.start_timeout = Duration::from_secs(20);
+    settings.terminating_timeout = Duration::from_secs(10);
+    settings.poll_interval = Duration::from_millis(50);
+    let config = kube::Config::new(fake.url().parse().unwrap());
+    KubeRuntime::new(settings, ClientSource::Config(config))
+}
 
 /// How long anything may take on a loaded machine.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -66,8 +150,9 @@ const REST_SHUTDOWN_SQL: &str = "with s as (update code_sessions set desired_sta
 pub struct Harness {
     pub db: TestDb,
     pub client: Client,
-    pub state: tempfile::TempDir,
-    pub runtime: Arc<ProcessRuntime>,
+    pub backend: Backend,
+    pub place: Place,
+    pub runtime: Arc<dyn Runtime>,
     pub workspaces: Arc<Workspaces>,
     pub events: broadcast::Receiver<WorkspaceEvent>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -84,18 +169,16 @@ pub fn quiet_config() -> SyncConfig {
 }
 
 impl Harness {
-    pub async fn start(config: SyncConfig) -> Harness {
+    pub async fn start(backend: Backend, config: SyncConfig) -> Harness {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         let (db, client) = TestDb::migrated().await;
-        let state = tempfile::tempdir().unwrap();
-        let runtime = Arc::new(ProcessRuntime::new(
-            test_support::binary("pod-agent"),
-            state.path().to_path_buf(),
-        ));
+        let (place, runtime) = Place::start(backend).await;
         let mut harness = Harness {
             workspaces: new_workspaces(&db, runtime.clone(), config.clone()),
             db,
             client,
-            state,
+            backend,
+            place,
             runtime,
             events: broadcast::channel(1).1,
             shutdown: None,
@@ -213,12 +296,38 @@ impl Harness {
         (r.get(0), r.get(1))
     }
 
-    /// The sandbox's workspace directory (the process runtime's layout).
+    /// The sandbox's workspace directory on this machine.
     pub fn dir(&self, session: Uuid) -> PathBuf {
-        self.state
-            .path()
-            .join(session.to_string())
-            .join("workspace")
+        match &self.place {
+            Place::Process(state) => state.path().join(session.to_string()).join("workspace"),
+            Place::Kube(fake) => fake
+                .workspace_dir(NS, &format!("ws-{session}"))
+                .unwrap_or_else(|| PathBuf::from("/nonexistent/pod-is-gone")),
+        }
+    }
+
+    /// The fake API server of the kube backend.
+    pub fn fake(&self) -> Option<&FakeKube> {
+        match &self.place {
+            Place::Kube(fake) => Some(fake),
+            Place::Process(_) => None,
+        }
+    }
+
+    /// Ends `sandbox` from outside, as a crash would: its agent process is killed (process
+    /// backend), or its pod is removed at once, as a node failure or a forced delete would
+    /// (kube backend).
+    pub fn kill_sandbox(&self, sandbox: &Sandbox) {
+        match &self.place {
+            Place::Process(_) => {
+                let status = std::process::Command::new("kill")
+                    .args(["-KILL", &sandbox.id])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+            Place::Kube(fake) => assert!(fake.remove_pod(NS, &sandbox.id), "{sandbox:?}"),
+        }
     }
 
     /// What the shell would do: write a file inside the sandbox.
@@ -267,11 +376,7 @@ impl Harness {
     }
 }
 
-fn new_workspaces(
-    db: &TestDb,
-    runtime: Arc<ProcessRuntime>,
-    config: SyncConfig,
-) -> Arc<Workspaces> {
+fn new_workspaces(db: &TestDb, runtime: Arc<dyn Runtime>, config: SyncConfig) -> Arc<Workspaces> {
     let database = terminal_bridge::config::database_config(&db.url).unwrap();
     let pool = terminal_bridge::db::pool(&database, 8).unwrap();
     Workspaces::new(runtime, database, pool, config)

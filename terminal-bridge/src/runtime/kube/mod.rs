@@ -12,7 +12,7 @@
 //! - [`api`]: retries of transient API failures and user-facing error messages.
 //! - `start`: create-or-reuse and waiting for readiness.
 //! - [`exec`]: the exec's stdio as one byte stream.
-//! - `reaper`: deleting finished, stale and orphaned pods ([`KubeRuntime::reap`]).
+//! - `reaper`: deleting finished, stale and orphaned pods (`Runtime::reap`).
 //! - `pool`: the optional warm pool of pre-started pods ([`KubeRuntime::fill_pool`]).
 
 pub mod api;
@@ -24,8 +24,9 @@ mod pool;
 mod reaper;
 mod start;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Pod;
@@ -36,9 +37,7 @@ use uuid::Uuid;
 
 use self::pod::{is_terminating, pod_name};
 use self::settings::{ClientSource, KubeSettings};
-use super::{AgentStream, Runtime, RuntimeError, Sandbox};
-
-pub use self::reaper::{ReapReason, Reaped};
+use super::{AgentStream, Reaped, Runtime, RuntimeError, Sandbox};
 
 /// See the module documentation.
 pub struct KubeRuntime {
@@ -143,30 +142,6 @@ impl KubeRuntime {
     async fn delete(&self, pods: &Api<Pod>, name: &str, uid: &str) -> Result<(), RuntimeError> {
         delete_pod(pods, name, uid).await
     }
-
-    /// Records activity now on `session`'s pod (its last-activity annotation), so the reaper
-    /// keeps it. A missing pod is [`RuntimeError::NotRunning`].
-    pub async fn touch(&self, session: Uuid) -> Result<(), RuntimeError> {
-        let pods = self.pods().await?;
-        let body = serde_json::json!({
-            "metadata": {"annotations": {pod::LAST_ACTIVITY: pod::now_rfc3339()}}
-        });
-        let patch = Patch::Merge(&body);
-        let name = match self.get(&pods, session).await? {
-            Some(found) => pod::name(&found),
-            None => return Err(RuntimeError::NotRunning),
-        };
-        let params = PatchParams::default();
-        match api::retry("touching a workspace pod", || {
-            pods.patch(&name, &params, &patch)
-        })
-        .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) if api::is_not_found(&err) => Err(RuntimeError::NotRunning),
-            Err(err) => Err(api::user_error("recording the workspace's activity", err)),
-        }
-    }
 }
 
 /// Starts deleting `name` if it still has `uid` (5 s grace period); gone, or replaced by a pod
@@ -252,7 +227,9 @@ impl Runtime for KubeRuntime {
         let mut out: Vec<Sandbox> = list
             .items
             .iter()
-            .filter(|found| !is_terminating(found))
+            // Ended pods are not sandboxes that run: the reaper deletes them, and the next
+            // `ensure` replaces them.
+            .filter(|found| !is_terminating(found) && !pod::is_finished(found))
             .filter_map(|found| {
                 Some(Sandbox {
                     session: pod::session_of(found)?,
@@ -263,5 +240,38 @@ impl Runtime for KubeRuntime {
             .collect();
         out.sort_by_key(|sandbox| sandbox.session);
         Ok(out)
+    }
+
+    /// Stamps `session`'s pod's last-activity annotation with now, so no reaper takes it for
+    /// stale. A missing pod is [`RuntimeError::NotRunning`].
+    async fn touch(&self, session: Uuid) -> Result<(), RuntimeError> {
+        let pods = self.pods().await?;
+        let body = serde_json::json!({
+            "metadata": {"annotations": {pod::LAST_ACTIVITY: pod::now_rfc3339()}}
+        });
+        let patch = Patch::Merge(&body);
+        let name = match self.get(&pods, session).await? {
+            Some(found) => pod::name(&found),
+            None => return Err(RuntimeError::NotRunning),
+        };
+        let params = PatchParams::default();
+        match api::retry("touching a workspace pod", || {
+            pods.patch(&name, &params, &patch)
+        })
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if api::is_not_found(&err) => Err(RuntimeError::NotRunning),
+            Err(err) => Err(api::user_error("recording the workspace's activity", err)),
+        }
+    }
+
+    async fn reap(
+        &self,
+        known: &HashSet<Uuid>,
+        watched: &HashSet<Uuid>,
+        stale_after: Duration,
+    ) -> Result<Vec<Reaped>, RuntimeError> {
+        self.reap_pods(known, watched, stale_after).await
     }
 }

@@ -1,8 +1,9 @@
 //! Deleting workspace pods nobody needs: ended ones (`Failed`, `Succeeded`), stale ones (no
-//! activity recorded for longer than a threshold), and those whose session the caller does
-//! not know (deleted workspaces, or ones whose desired state is stopped). Unassigned
-//! warm-pool pods are only reaped when they ended. Each delete carries the pod's uid, so a
-//! pod recreated meanwhile survives.
+//! bridge stamped their last-activity annotation for longer than a threshold), and quiet ones
+//! whose session the caller does not know (deleted workspaces). Pods of the sessions the
+//! caller watches are never stale: their bridge stops them itself, after saving their files.
+//! Unassigned warm-pool pods are only reaped when they ended. Each delete carries the pod's
+//! uid, so a pod recreated meanwhile survives.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -12,34 +13,16 @@ use uuid::Uuid;
 
 use super::pod::{self, is_terminating};
 use super::{KubeRuntime, api};
-use crate::runtime::RuntimeError;
-
-/// Why a pod was reaped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReapReason {
-    /// Its phase is `Failed` or `Succeeded`.
-    Ended,
-    /// Its last activity is older than the threshold.
-    Stale,
-    /// Its session is not among the known ones (or it has no session label).
-    Unknown,
-}
-
-/// One pod the reaper deleted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reaped {
-    pub pod: String,
-    pub session: Option<Uuid>,
-    pub reason: ReapReason,
-}
+use crate::runtime::{ReapReason, Reaped, RuntimeError};
 
 impl KubeRuntime {
-    /// Deletes the managed pods that ended, whose last activity is older than `stale_after`,
-    /// or whose session is not in `known`; returns what it deleted. Pods already terminating
-    /// are left alone.
-    pub async fn reap(
+    /// Deletes the managed pods that ended, whose session is not in `known`, or whose last
+    /// activity is older than `stale_after` (unless their session is in `watched`); returns
+    /// what it deleted. Pods already terminating are left alone.
+    pub(super) async fn reap_pods(
         &self,
         known: &HashSet<Uuid>,
+        watched: &HashSet<Uuid>,
         stale_after: Duration,
     ) -> Result<Vec<Reaped>, RuntimeError> {
         let pods = self.pods().await?;
@@ -56,19 +39,20 @@ impl KubeRuntime {
                 continue;
             }
             let session = pod::session_of(found);
-            let reason = if pod::is_finished(found) {
-                ReapReason::Ended
-            } else if pod::is_warm(found) {
+            // Quiet: no bridge stamped it (at creation, claim or touch) for `stale_after`. A
+            // pod of a session unknown to the caller must be quiet too, because the caller's
+            // list of sessions may predate the pod (it is started after the list was read);
+            // the session layer stops the sandboxes of deleted sessions itself anyway.
+            let quiet = pod::last_activity(found)
+                .is_some_and(|last| now.duration_since(last) > stale_after);
+            let reason = match session {
+                _ if pod::is_finished(found) => ReapReason::Ended,
                 // Unassigned pool pods have no session and are meant to idle.
-                continue;
-            } else if session.is_none_or(|session| !known.contains(&session)) {
-                ReapReason::Unknown
-            } else if pod::last_activity(found)
-                .is_some_and(|last| now.duration_since(last) > stale_after)
-            {
-                ReapReason::Stale
-            } else {
-                continue;
+                _ if pod::is_warm(found) => continue,
+                None => ReapReason::Unknown,
+                Some(session) if !known.contains(&session) && quiet => ReapReason::Unknown,
+                Some(session) if !watched.contains(&session) && quiet => ReapReason::Stale,
+                Some(_) => continue,
             };
             let name = pod::name(found);
             let uid = pod::uid(found).unwrap_or_default();
@@ -80,7 +64,7 @@ impl KubeRuntime {
             self.delete(&pods, &name, &uid).await?;
             tracing::info!(pod = %name, ?reason, "reaped a workspace pod");
             reaped.push(Reaped {
-                pod: name,
+                id: name,
                 session,
                 reason,
             });
