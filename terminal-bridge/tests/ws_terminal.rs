@@ -1,22 +1,43 @@
 //! `/ws` end to end: real PostgreSQL, the bridge in-process, the real `pod-agent` with real
-//! shells on real PTYs.
+//! shells on real PTYs; on the process runtime, and on the kube runtime (pods of a fake API
+//! server reached over `pods/exec`).
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::backend::{Backend, NS, on_each_backend};
 use common::ws::{Bridge, number_after};
 use serde_json::json;
 use terminal_bridge::runtime::process::ProcessRuntime;
 use terminal_bridge::runtime::{AgentStream, Runtime, RuntimeError, Sandbox};
 use uuid::Uuid;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_original_input_message_runs_python_and_a_reconnect_finds_the_same_shell() {
-    let bridge = Bridge::start().await;
+on_each_backend! {
+    the_original_input_message_runs_python_and_a_reconnect_finds_the_same_shell,
+    two_clients_share_a_terminal_and_a_viewer_may_watch_but_not_type,
+    terminals_are_independent_resizable_closable_and_report_their_exit,
+    split_utf8_characters_arrive_whole_and_base64_is_exact,
+}
+
+async fn the_original_input_message_runs_python_and_a_reconnect_finds_the_same_shell(
+    backend: Backend,
+) {
+    let bridge = Bridge::start_on(backend).await;
     let (alice, token) = bridge.user("alice").await;
     let session = bridge.session(alice).await;
+    // A file row as the REST component writes it (top-level path, so no folder rows).
+    let content = b"pushed-from-postgres\n".as_slice();
+    bridge
+        .admin
+        .execute(
+            "insert into workspace_items (session_id, path, parent_path, kind, content, size, sha256)
+             values ($1, 'hello.txt', null, 'file', $2::bytea, octet_length($2::bytea), sha256($2::bytea))",
+            &[&session, &content],
+        )
+        .await
+        .unwrap();
 
     let mut client = bridge.connect(&token).await;
     // Exactly the original front end's message: no open, no terminal id.
@@ -28,6 +49,9 @@ async fn the_original_input_message_runs_python_and_a_reconnect_finds_the_same_s
     assert_eq!(opened["terminalId"], "main");
     assert_eq!(opened["created"], true);
     client.wait_output("main", "42\r\n").await;
+    // The file row was pushed into the sandbox on activation.
+    client.type_in(session, "main", "cat hello.txt\n").await;
+    client.wait_output("main", "pushed-from-postgres\r\n").await;
     client.type_in(session, "main", "echo \"pid:$$:\"\n").await;
     let first = client.wait_output("main", ":\r\n").await;
     let pid = number_after(&first, "pid:").expect("the shell printed its pid");
@@ -44,11 +68,20 @@ async fn the_original_input_message_runs_python_and_a_reconnect_finds_the_same_s
     again.type_in(session, "main", "echo \"again:$$:\"\n").await;
     // The same shell: the same `$$` (a new shell would fail this wait, showing its output).
     again.wait_output("main", &format!("again:{pid}:")).await;
+    if let Some(fake) = bridge.fake() {
+        // One pod, made through the API server, served both connections.
+        let created = fake
+            .requests()
+            .iter()
+            .filter(|r| r.starts_with(&format!("POST /api/v1/namespaces/{NS}/pods")))
+            .count();
+        assert_eq!(created, 1, "{:#?}", fake.requests());
+        assert!(fake.pod(NS, &format!("ws-{session}")).is_some());
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_clients_share_a_terminal_and_a_viewer_may_watch_but_not_type() {
-    let bridge = Bridge::start().await;
+async fn two_clients_share_a_terminal_and_a_viewer_may_watch_but_not_type(backend: Backend) {
+    let bridge = Bridge::start_on(backend).await;
     let (alice, alice_token) = bridge.user("alice").await;
     let (bob, bob_token) = bridge.user("bob").await;
     let session = bridge.session(alice).await;
@@ -133,9 +166,8 @@ async fn foreign_and_unknown_sessions_are_not_found() {
     mallory.next_of("pong").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terminals_are_independent_resizable_closable_and_report_their_exit() {
-    let bridge = Bridge::start().await;
+async fn terminals_are_independent_resizable_closable_and_report_their_exit(backend: Backend) {
+    let bridge = Bridge::start_on(backend).await;
     let (alice, token) = bridge.user("alice").await;
     let session = bridge.session(alice).await;
     let mut client = bridge.connect(&token).await;
@@ -212,9 +244,8 @@ async fn terminals_are_independent_resizable_closable_and_report_their_exit() {
     assert_eq!(client.next_of("error").await["code"], "not_found");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn split_utf8_characters_arrive_whole_and_base64_is_exact() {
-    let bridge = Bridge::start().await;
+async fn split_utf8_characters_arrive_whole_and_base64_is_exact(backend: Backend) {
+    let bridge = Bridge::start_on(backend).await;
     let (alice, token) = bridge.user("alice").await;
     let session = bridge.session(alice).await;
     let mut client = bridge.connect(&token).await;

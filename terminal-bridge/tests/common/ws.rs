@@ -1,5 +1,5 @@
-//! The bridge served in-process on loopback with the process runtime and the real `pod-agent`,
-//! rows for users, tokens and sessions, and a WebSocket client that waits for expected output
+//! The bridge served in-process on loopback with the process runtime and the real `pod-agent`
+//! (or any [`Backend`]), rows for users, tokens and sessions, and a WebSocket client that waits for expected output
 //! (never for a fixed time) and fails showing what it did get.
 
 use std::collections::{HashMap, VecDeque};
@@ -26,6 +26,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
 use super::TestDb;
+use super::backend::{Backend, Place};
 
 /// How long any expected thing may take on a loaded machine.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -64,12 +65,30 @@ pub struct Bridge {
     pub served: Arc<dyn Runtime>,
     pub instance: Instance,
     pub config: WsConfig,
+    /// What `served` runs on, when the bridge was started with [`Bridge::start_on`].
+    pub place: Option<Place>,
     _sandboxes: tempfile::TempDir,
 }
 
 impl Bridge {
     pub async fn start() -> Bridge {
         Self::start_with(WsConfig::default()).await
+    }
+
+    /// A bridge whose runtime runs on `backend`.
+    pub async fn start_on(backend: Backend) -> Bridge {
+        let (place, runtime) = Place::start(backend).await;
+        let mut bridge = Self::start_wrapped(WsConfig::default(), move |_| runtime).await;
+        bridge.place = Some(place);
+        bridge
+    }
+
+    /// The fake API server, for a bridge started on [`Backend::Kube`].
+    pub fn fake(&self) -> Option<&test_support::FakeKube> {
+        match &self.place {
+            Some(Place::Kube(fake)) => Some(fake),
+            _ => None,
+        }
     }
 
     pub async fn start_with(config: WsConfig) -> Bridge {
@@ -96,6 +115,7 @@ impl Bridge {
             served,
             instance,
             config,
+            place: None,
             _sandboxes: sandboxes,
         }
     }
