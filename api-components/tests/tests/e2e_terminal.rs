@@ -1,6 +1,8 @@
 //! End to end (issue 5 item 7): a user registers and logs in through REST, creates a session,
-//! and works in its shell over the real terminal-bridge's WebSocket, with sandboxes in real
-//! bubblewrap and files in a real PostgreSQL, through api-host with the real components.
+//! and works in its shell over the real terminal-bridge's WebSocket, with files in a real
+//! PostgreSQL, through api-host with the real components. The user's story runs on both
+//! runtimes: sandboxes in real bubblewrap, and pods of a fake API server (issue 6 item 3);
+//! the isolation checks are bubblewrap's own.
 
 mod common;
 mod e2e;
@@ -8,15 +10,21 @@ mod e2e;
 use std::time::{Duration, Instant};
 
 use e2e::ws::{Ws, close_code};
-use e2e::{E2e, SandboxLimits};
+use e2e::{Backend, E2e, SandboxLimits, on_each_backend};
 use serde_json::json;
+
+on_each_backend! {
+    a_user_runs_code_and_files_flow_both_ways,
+    viewers_watch_and_strangers_are_refused,
+    the_shell_survives_reconnects_and_a_killed_bridge,
+    a_rest_shutdown_saves_the_last_edit,
+}
 
 /// How long a shell edit may take to be readable through REST.
 const SYNC_LIMIT: Duration = Duration::from_secs(1);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_runs_code_and_files_flow_both_ways() {
-    let e2e = E2e::start().await;
+async fn a_user_runs_code_and_files_flow_both_ways(backend: Backend) {
+    let e2e = E2e::on(backend).await;
     let token = e2e.user("alice").await;
     let session = e2e.session(&token).await;
     let mut ws = e2e.connect(&token).await;
@@ -67,9 +75,8 @@ async fn a_user_runs_code_and_files_flow_both_ways() {
     assert_eq!(second.run(session, "echo $$").await, pid);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn viewers_watch_and_strangers_are_refused() {
-    let e2e = E2e::start().await;
+async fn viewers_watch_and_strangers_are_refused(backend: Backend) {
+    let e2e = E2e::on(backend).await;
     let owner = e2e.user("owner").await;
     let viewer = e2e.user("viewer").await;
     let stranger = e2e.user("stranger").await;
@@ -126,9 +133,8 @@ async fn viewers_watch_and_strangers_are_refused() {
     assert_eq!(close_code(&revoked.closed().await), 4401);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_shell_survives_reconnects_and_a_killed_bridge() {
-    let mut e2e = E2e::start().await;
+async fn the_shell_survives_reconnects_and_a_killed_bridge(backend: Backend) {
+    let mut e2e = E2e::on(backend).await;
     let token = e2e.user("carol").await;
     let session = e2e.session(&token).await;
 
@@ -158,6 +164,15 @@ async fn the_shell_survives_reconnects_and_a_killed_bridge() {
     let opened = ws.open(session).await;
     assert_eq!(opened["created"], false, "{opened}");
     assert_eq!(ws.run(session, "echo $$").await, pid);
+    if let Some(fake) = e2e.fake() {
+        // The restarted bridge found the session's pod: still the one made at the start.
+        let created = fake
+            .requests()
+            .iter()
+            .filter(|r| r.starts_with(&format!("POST /api/v1/namespaces/{}/pods", e2e::NS)))
+            .count();
+        assert_eq!(created, 1, "{:#?}", fake.requests());
+    }
     e2e.wait_file(
         &token,
         session,
@@ -301,9 +316,8 @@ async fn a_fork_bomb_and_a_memory_hog_are_contained() {
     assert_eq!(bad.run(noisy, "echo recovered").await, "recovered");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rest_shutdown_saves_the_last_edit() {
-    let e2e = E2e::start().await;
+async fn a_rest_shutdown_saves_the_last_edit(backend: Backend) {
+    let e2e = E2e::on(backend).await;
     let token = e2e.user("frank").await;
     let session = e2e.session(&token).await;
     let mut ws = e2e.connect(&token).await;

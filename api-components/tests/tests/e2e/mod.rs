@@ -1,10 +1,14 @@
 //! The whole platform for end-to-end tests: the REST [`Stack`] (PostgreSQL and api-host with
-//! the real components) plus the real `terminal-bridge serve` binary with the local
-//! (bubblewrap) runtime over a temporary sandbox directory. REST helpers speak for a user
-//! with a bearer token; [`ws`] is the WebSocket client.
+//! the real components) plus the real `terminal-bridge serve` binary, with either runtime
+//! ([`Backend`]): `local` (bubblewrap) over a temporary sandbox directory, or `kube` against
+//! `test_support::FakeKube` (a fake API server on loopback in this process, whose pods run the
+//! real `pod-agent`), configured as a cluster would be: `BRIDGE_RUNTIME=kube`, a kubeconfig
+//! file, `KUBERNETES_*` variables. REST helpers speak for a user with a bearer token; [`ws`]
+//! is the WebSocket client.
 //!
 //! Sandboxes outlive the bridge by design, so dropping an [`E2e`] kills the bridge and then
-//! stops every sandbox left in its directory with the runtime's own `stop`.
+//! stops every sandbox left in its directory with the runtime's own `stop` (the fake API
+//! server kills its pods' agents when it goes).
 
 #![allow(dead_code)]
 
@@ -17,13 +21,70 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use terminal_bridge::runtime::Runtime;
 use terminal_bridge::runtime::local::{Limits, LocalConfig, LocalRuntime};
-use test_support::{ChildGuard, free_port, wait_for_http};
+use test_support::{ChildGuard, FakeKube, free_port, wait_for_http};
 use uuid::Uuid;
 
 use crate::common::{Reply, Stack, client};
 
 /// The bridge's cgroup parent in these tests, apart from a developer's running stack.
 const CGROUP_PARENT: &str = "code-exec-sandboxes-e2e";
+
+/// The namespace of the kube backend's pods.
+pub const NS: &str = "code-exec-workspaces";
+
+/// Which runtime the bridge runs sandboxes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `BRIDGE_RUNTIME=local`: bubblewrap sandboxes on this machine.
+    Local,
+    /// `BRIDGE_RUNTIME=kube`: pods of a fake API server, reached over `pods/exec`.
+    Kube,
+}
+
+/// Makes each listed `async fn name(backend: Backend)` of the file a test per backend:
+/// `on_local::name` and `on_kube::name`.
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod on_local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::e2e::Backend::Local).await
+                }
+            )*
+        }
+        mod on_kube {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::e2e::Backend::Kube).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_each_backend;
+
+/// The kube backend's fake cluster and the kubeconfig that points at it.
+struct Cluster {
+    fake: FakeKube,
+    kubeconfig: tempfile::NamedTempFile,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let fake = FakeKube::start(&test_support::binary("pod-agent")).await;
+        let mut kubeconfig = tempfile::NamedTempFile::new().unwrap();
+        let yaml = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
+             users:\n- name: bridge\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    \
+             cluster: fake\n    user: bridge\n    namespace: {NS}\ncurrent-context: fake\n",
+            fake.url()
+        );
+        std::io::Write::write_all(&mut kubeconfig, yaml.as_bytes()).unwrap();
+        Cluster { fake, kubeconfig }
+    }
+}
 
 /// Sandbox limits for one test (the bridge's `SANDBOX_*` variables).
 #[derive(Debug, Clone)]
@@ -51,6 +112,8 @@ pub struct E2e {
     limits: SandboxLimits,
     uid_base: u32,
     sandboxes: tempfile::TempDir,
+    /// The fake cluster, with [`Backend::Kube`].
+    cluster: Option<Cluster>,
 }
 
 impl E2e {
@@ -59,7 +122,20 @@ impl E2e {
     }
 
     pub async fn with_limits(limits: SandboxLimits) -> E2e {
+        E2e::with(Backend::Local, limits).await
+    }
+
+    /// The stack with a bridge whose sandboxes run on `backend`.
+    pub async fn on(backend: Backend) -> E2e {
+        E2e::with(backend, SandboxLimits::default()).await
+    }
+
+    async fn with(backend: Backend, limits: SandboxLimits) -> E2e {
         let stack = Stack::start().await;
+        let cluster = match backend {
+            Backend::Local => None,
+            Backend::Kube => Some(Cluster::start().await),
+        };
         // In /tmp (world-searchable, and short enough for the agents' socket paths).
         let sandboxes = tempfile::Builder::new()
             .prefix("e2e")
@@ -73,6 +149,7 @@ impl E2e {
             // Distinct host uids per test, so parallel tests never share one.
             uid_base: 400_000 + (Uuid::new_v4().as_u128() % 10_000) as u32 * 100,
             sandboxes,
+            cluster,
         };
         e2e.start_bridge();
         e2e
@@ -87,17 +164,26 @@ impl E2e {
             .arg(format!("127.0.0.1:{}", self.bridge_port))
             .env("DATABASE_URL", &self.stack.db_url)
             .env("RUST_LOG", "info,tokio_postgres=warn")
-            .env("BRIDGE_RUNTIME", "local")
-            .env("BRIDGE_SANDBOX_DIR", self.sandboxes.path())
-            .env("BRIDGE_AGENT_BIN", test_support::binary("pod-agent"))
-            .env("BRIDGE_CGROUP_PARENT", CGROUP_PARENT)
-            .env("BRIDGE_RECONCILE_SECS", "1")
-            .env("SANDBOX_MEMORY_MB", self.limits.memory_mb.to_string())
-            .env("SANDBOX_PIDS_MAX", self.limits.pids.to_string())
-            .env("SANDBOX_TMP_MB", "64")
-            .env("SANDBOX_START_TIMEOUT_SECS", "60")
-            .env("SANDBOX_HOST_UID_BASE", self.uid_base.to_string())
-            .env("SANDBOX_HOST_UID_COUNT", "100");
+            .env("BRIDGE_RECONCILE_SECS", "1");
+        match &self.cluster {
+            None => cmd
+                .env("BRIDGE_RUNTIME", "local")
+                .env("BRIDGE_SANDBOX_DIR", self.sandboxes.path())
+                .env("BRIDGE_AGENT_BIN", test_support::binary("pod-agent"))
+                .env("BRIDGE_CGROUP_PARENT", CGROUP_PARENT)
+                .env("SANDBOX_MEMORY_MB", self.limits.memory_mb.to_string())
+                .env("SANDBOX_PIDS_MAX", self.limits.pids.to_string())
+                .env("SANDBOX_TMP_MB", "64")
+                .env("SANDBOX_START_TIMEOUT_SECS", "60")
+                .env("SANDBOX_HOST_UID_BASE", self.uid_base.to_string())
+                .env("SANDBOX_HOST_UID_COUNT", "100"),
+            Some(cluster) => cmd
+                .env("BRIDGE_RUNTIME", "kube")
+                .env("KUBECONFIG", cluster.kubeconfig.path())
+                .env("KUBERNETES_IN_CLUSTER", "false")
+                .env("KUBERNETES_NAMESPACE", NS)
+                .env("KUBERNETES_START_TIMEOUT_SECS", "60"),
+        };
         let mut bridge = ChildGuard::spawn(&mut cmd).expect("spawning terminal-bridge");
         let deadline = Instant::now() + Duration::from_secs(120);
         let health = format!("http://127.0.0.1:{}/healthz", self.bridge_port);
@@ -127,6 +213,11 @@ impl E2e {
             .as_ref()
             .map(ChildGuard::log)
             .unwrap_or_default()
+    }
+
+    /// The fake API server, with [`Backend::Kube`].
+    pub fn fake(&self) -> Option<&FakeKube> {
+        self.cluster.as_ref().map(|c| &c.fake)
     }
 
     /// The host directory holding the sandboxes.
@@ -293,6 +384,9 @@ impl Drop for E2e {
         if let Some(mut bridge) = self.bridge.take() {
             let _ = bridge.child_mut().kill();
             let _ = bridge.child_mut().wait();
+        }
+        if self.cluster.is_some() {
+            return; // the fake cluster kills its pods' agents as it goes
         }
         // Drop may run inside the test's runtime: stop on a thread with a runtime of its own.
         let config = self.local_config();
