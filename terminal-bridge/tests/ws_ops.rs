@@ -5,12 +5,17 @@ mod common;
 
 use std::time::Duration;
 
+use common::backend::{Backend, on_each_backend};
 use common::ws::{Bridge, PATIENCE, WsClient, close_code, metric, number_after};
 use futures_util::SinkExt;
 use serde_json::json;
-use terminal_bridge::runtime::Runtime;
 use terminal_bridge::ws::WsConfig;
 use tokio_tungstenite::tungstenite::Message;
+
+on_each_backend! {
+    losing_the_agent_is_reported_and_the_next_open_reconnects,
+    a_graceful_shutdown_asks_clients_to_reconnect_and_keeps_the_shell,
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_connections_bytes_and_errors() {
@@ -164,15 +169,14 @@ async fn a_stalled_client_does_not_hold_up_the_others() {
     stalled.open(session, "main").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn losing_the_agent_is_reported_and_the_next_open_reconnects() {
-    let bridge = Bridge::start().await;
+async fn losing_the_agent_is_reported_and_the_next_open_reconnects(backend: Backend) {
+    let bridge = Bridge::start_on(backend).await;
     let (alice, token) = bridge.user("alice").await;
     let session = bridge.session(alice).await;
     let mut client = bridge.connect(&token).await;
     client.open(session, "main").await;
 
-    bridge.runtime.stop(session).await.unwrap();
+    bridge.served.stop(session).await.unwrap();
     let error = client.next_of("error").await;
     assert_eq!(error["code"], "unavailable", "{error}");
     assert_eq!(error["terminalId"], "main");
@@ -188,9 +192,8 @@ async fn losing_the_agent_is_reported_and_the_next_open_reconnects() {
     client.wait_output("main", "back-2").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_graceful_shutdown_asks_clients_to_reconnect_and_keeps_the_shell() {
-    let mut bridge = Bridge::start().await;
+async fn a_graceful_shutdown_asks_clients_to_reconnect_and_keeps_the_shell(backend: Backend) {
+    let mut bridge = Bridge::start_on(backend).await;
     let (alice, token) = bridge.user("alice").await;
     let session = bridge.session(alice).await;
     let mut client = bridge.connect(&token).await;

@@ -4,10 +4,15 @@
 
 mod common;
 
+use common::backend::{Backend, on_each_backend};
 use common::ws::{Bridge, PATIENCE, close_code};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
+
+on_each_backend! {
+    raw_bytes_round_trip_with_size_and_replay,
+}
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -37,9 +42,8 @@ async fn status_of(url: String) -> u16 {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn raw_bytes_round_trip_with_size_and_replay() {
-    let bridge = Bridge::start().await;
+async fn raw_bytes_round_trip_with_size_and_replay(backend: Backend) {
+    let bridge = Bridge::start_on(backend).await;
     let (alice, token) = bridge.user("alice").await;
     let (bob, bob_token) = bridge.user("bob").await;
     let session = bridge.session(alice).await;
