@@ -509,3 +509,51 @@ async fn the_reconcile_touches_watched_pods_and_reaps_ended_and_unlabelled_ones(
     assert!(h.is_running(watched).await);
     assert!(!h.is_running(ended).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_that_stays_pending_does_not_hold_up_the_reconcile() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, PostParams};
+    use terminal_bridge::runtime::kube::pod;
+    use terminal_bridge::runtime::kube::settings::KubeSettings;
+
+    let mut h = Harness::start(
+        Backend::Kube,
+        SyncConfig {
+            reconcile_secs: 0.3,
+            ..quiet_config()
+        },
+    )
+    .await;
+    let fake = h.fake().unwrap();
+    let (a, b) = (h.session().await, h.session().await);
+    // The reconcile goes through sandboxes in session order: the pending pod comes first.
+    let (pending, running) = if a < b { (a, b) } else { (b, a) };
+    h.workspaces.activate(running).await.unwrap();
+    // A pod nobody watches that never gets ready (an image still pulling, a full cluster):
+    // the reconcile tries to adopt it, which waits up to the 20 s start timeout.
+    fake.set_fate(Fate::Pending);
+    let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
+    let pods: Api<Pod> = Api::namespaced(client, NS);
+    let spec = pod::workspace_pod(&KubeSettings::for_namespace(NS), pending);
+    pods.create(&PostParams::default(), &spec).await.unwrap();
+
+    // A desired state set without a notification: only the reconcile sees it.
+    h.client
+        .execute(
+            "update code_sessions set desired_state = 'stopped' where id = $1",
+            &[&running],
+        )
+        .await
+        .unwrap();
+    h.event(
+        Duration::from_secs(10),
+        "the stop, long before the start timeout",
+        |e| {
+            matches!(e, WorkspaceEvent::WorkspaceStatus { session, state, .. }
+                 if *session == running && state == "stopped")
+        },
+    )
+    .await;
+    assert!(!h.is_running(running).await);
+}

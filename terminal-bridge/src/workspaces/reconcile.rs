@@ -64,6 +64,9 @@ impl Workspaces {
                 return;
             }
         };
+        // Adoptions wait for their sandbox to be ready (a pod may still be pulling its image),
+        // so they run side by side, after the stops, none holding up the others.
+        let mut adoptions = Vec::new();
         for sandbox in &sandboxes {
             let session = sandbox.session;
             match desired.get(&session).map(String::as_str) {
@@ -72,13 +75,18 @@ impl Workspaces {
                 _ => {
                     if let Some(route) = self.route(session) {
                         let _ = route.send(Command::Recheck);
-                    } else if let Err(e) = self.adopt(session).await {
-                        tracing::warn!(%session, error = %e, "reconcile: adopting a sandbox failed");
+                    } else {
+                        adoptions.push(async move {
+                            if let Err(e) = self.adopt(session).await {
+                                tracing::warn!(%session, error = %e, "reconcile: adopting a sandbox failed");
+                            }
+                        });
                     }
                 }
             }
         }
-        self.upkeep(desired.keys().copied().collect()).await;
+        futures_util::future::join_all(adoptions).await;
+        self.upkeep(&ids, desired.keys().copied().collect()).await;
         let running: HashSet<_> = ids.into_iter().collect();
         let live = match self.shared.store.live_sessions().await {
             Ok(live) => live,
@@ -102,10 +110,13 @@ impl Workspaces {
         }
     }
 
-    /// Touches the watched sandboxes and lets the runtime reap what nobody needs; `known` are
-    /// the sessions (of listed sandboxes) that exist in PostgreSQL.
-    async fn upkeep(&self, known: HashSet<Uuid>) {
-        let watched: HashSet<Uuid> = self.routes.lock().unwrap().keys().copied().collect();
+    /// Touches the watched sandboxes and lets the runtime reap what nobody needs; `listed` are
+    /// the sessions of the listed sandboxes, `known` those of them that exist in PostgreSQL.
+    /// Sandboxes being activated or stopped right now count as watched.
+    async fn upkeep(&self, listed: &[Uuid], known: HashSet<Uuid>) {
+        let mut watched: HashSet<Uuid> = self.routes.lock().unwrap().keys().copied().collect();
+        let busy = listed.iter().copied().filter(|&s| self.is_busy(s));
+        watched.extend(busy);
         for &session in &watched {
             match self.runtime.touch(session).await {
                 Ok(()) | Err(RuntimeError::NotRunning) => {}
