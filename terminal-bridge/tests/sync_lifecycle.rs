@@ -6,6 +6,7 @@ mod sync_harness;
 
 use std::time::Duration;
 
+use common::backend::create_pod;
 use sync_harness::{Backend, Harness, NS, eventually, on_each_backend, quiet_config};
 use terminal_bridge::workspaces::{SyncConfig, WorkspaceEvent};
 use test_support::Fate;
@@ -423,20 +424,12 @@ async fn a_sandbox_that_dies_is_reported_and_restarts_on_the_next_activation(bac
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reconcile_touches_watched_pods_and_reaps_ended_and_unlabelled_ones() {
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::api::{Api, PostParams};
     use serde_json::json;
     use terminal_bridge::runtime::kube::pod::{self, LAST_ACTIVITY, WORKSPACE_ID};
     use terminal_bridge::runtime::kube::settings::KubeSettings;
 
-    let h = Harness::start(
-        Backend::Kube,
-        SyncConfig {
-            reconcile_secs: 0.3,
-            ..quiet_config()
-        },
-    )
-    .await;
+    // No periodic pass: this test runs the passes itself, so nothing races its setup.
+    let h = Harness::start(Backend::Kube, quiet_config()).await;
     let fake = h.fake().unwrap();
     let stamp_of = |name: &str| {
         let pod = fake.pod(NS, name).expect("the pod exists");
@@ -455,14 +448,9 @@ async fn the_reconcile_touches_watched_pods_and_reaps_ended_and_unlabelled_ones(
     fake.update_pod(NS, &watched_pod, |pod| {
         pod["metadata"]["annotations"][LAST_ACTIVITY] = json!(long_ago);
     });
-    eventually("the watched pod touched", || async {
-        let age = jiff::Timestamp::now().duration_since(stamp_of(&watched_pod));
-        (age.as_secs() < 60).then_some(())
-    })
-    .await;
 
-    // A pod of an existing session that ended: not a running sandbox, so not adopted, and
-    // deleted (with its uid as the precondition).
+    // A pod of an existing session that ended: not a running sandbox, so not adopted (which
+    // would replace it), but deleted by the reaper (with its uid as the precondition).
     let ended = h.session().await;
     h.runtime.ensure(ended).await.unwrap();
     let ended_pod = format!("ws-{ended}");
@@ -470,7 +458,6 @@ async fn the_reconcile_touches_watched_pods_and_reaps_ended_and_unlabelled_ones(
         pod["status"]["phase"] = json!("Failed");
     });
     // A managed pod that names no session (hand-made, or a label removed).
-    let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
     let mut unlabelled = pod::workspace_pod(&KubeSettings::for_namespace(NS), uuid::Uuid::new_v4());
     unlabelled.metadata.name = Some("ws-unlabelled".into());
     unlabelled
@@ -479,17 +466,19 @@ async fn the_reconcile_touches_watched_pods_and_reaps_ended_and_unlabelled_ones(
         .as_mut()
         .unwrap()
         .remove(WORKSPACE_ID);
-    let pods: Api<Pod> = Api::namespaced(client, NS);
-    pods.create(&PostParams::default(), &unlabelled)
-        .await
-        .unwrap();
+    create_pod(fake, &unlabelled).await;
 
-    eventually("the ended and unlabelled pods deleted", || async {
-        let deleted: Vec<String> = fake.deletes().into_iter().map(|(name, _)| name).collect();
-        (deleted.contains(&ended_pod) && deleted.contains(&"ws-unlabelled".to_string()))
-            .then_some(())
-    })
-    .await;
+    h.workspaces.reconcile_once().await;
+    let age = jiff::Timestamp::now().duration_since(stamp_of(&watched_pod));
+    assert!(
+        age.as_secs() < 60,
+        "the watched pod was not touched: {age:?}"
+    );
+    let mut deleted: Vec<String> = fake.deletes().into_iter().map(|(name, _)| name).collect();
+    deleted.sort();
+    let mut expected = vec![ended_pod.clone(), "ws-unlabelled".to_string()];
+    expected.sort();
+    assert_eq!(deleted, expected);
     assert!(
         fake.deletes().iter().all(|(_, uid)| uid.is_some()),
         "{:?}",
@@ -502,7 +491,7 @@ async fn the_reconcile_touches_watched_pods_and_reaps_ended_and_unlabelled_ones(
         .find(|(name, _)| *name == "bridge_sandboxes_reaped_total")
         .unwrap()
         .1;
-    assert!(reaped >= 2.0, "{reaped}");
+    assert_eq!(reaped, 2.0);
     // The watched pod is untouched by all that, and still in use.
     assert!(!fake.deletes().iter().any(|(name, _)| *name == watched_pod));
     assert!(h.workspaces.is_active(watched));
@@ -512,8 +501,6 @@ async fn the_reconcile_touches_watched_pods_and_reaps_ended_and_unlabelled_ones(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_that_stays_pending_does_not_hold_up_the_reconcile() {
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::api::{Api, PostParams};
     use terminal_bridge::runtime::kube::pod;
     use terminal_bridge::runtime::kube::settings::KubeSettings;
 
@@ -533,10 +520,8 @@ async fn a_pod_that_stays_pending_does_not_hold_up_the_reconcile() {
     // A pod nobody watches that never gets ready (an image still pulling, a full cluster):
     // the reconcile tries to adopt it, which waits up to the 20 s start timeout.
     fake.set_fate(Fate::Pending);
-    let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
-    let pods: Api<Pod> = Api::namespaced(client, NS);
     let spec = pod::workspace_pod(&KubeSettings::for_namespace(NS), pending);
-    pods.create(&PostParams::default(), &spec).await.unwrap();
+    create_pod(fake, &spec).await;
 
     // A desired state set without a notification: only the reconcile sees it.
     h.client

@@ -1,6 +1,9 @@
 //! What the benchmark runs against, and its cleanup: a throwaway PostgreSQL cluster with a
 //! user, a token and sessions made with SQL; the release bridge as its own process; terminado;
 //! and the sandboxes the bridge starts, which outlive the bridge by design and are stopped here.
+//! With `BRIDGE_RUNTIME=kube` the sandboxes are pods of `test_support::FakeKube`, a fake API
+//! server in this process whose pods run the real `pod-agent` (ready at once), and the bridge
+//! reaches them as on a cluster: a kubeconfig, `pods/exec` WebSockets.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,7 +41,7 @@ impl Setup {
         let db = tokio::task::spawn_blocking(PgCluster::start).await??;
         let url = db.create_database("bench").await?;
         let kind = runtime_kind();
-        let sandboxes = Sandboxes::new(kind)?;
+        let sandboxes = Sandboxes::new(kind).await?;
         let (bridge, bridge_addr) = start_bridge(&url, &sandboxes).await?;
         let terminado = match std::env::var_os("TERMINADO_PYTHON") {
             Some(python) => Some(start_terminado(PathBuf::from(python)).await?),
@@ -83,7 +86,7 @@ impl Setup {
         match self.sandboxes.args.kind {
             RuntimeKind::Local => "local (bubblewrap sandboxes)".into(),
             RuntimeKind::Process => "process (no sandbox: bwrap does not work here)".into(),
-            RuntimeKind::Kube => "kube".into(),
+            RuntimeKind::Kube => "kube (pods of a fake API server, over pods/exec)".into(),
         }
     }
 
@@ -170,14 +173,19 @@ async fn start_bridge(
     sandboxes: &Sandboxes,
 ) -> anyhow::Result<(ChildGuard, SocketAddr)> {
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut bridge = ChildGuard::spawn(
-        Command::new(test_support::binary("terminal-bridge"))
-            .args(["serve", "--listen", &listen])
-            .env("DATABASE_URL", database_url)
-            .env("BRIDGE_RUNTIME", sandboxes.args.kind_name())
-            .env("BRIDGE_SANDBOX_DIR", sandboxes.dir.path())
-            .env("RUST_LOG", "warn"),
-    )?;
+    let mut command = Command::new(test_support::binary("terminal-bridge"));
+    command
+        .args(["serve", "--listen", &listen])
+        .env("DATABASE_URL", database_url)
+        .env("BRIDGE_RUNTIME", sandboxes.args.kind_name())
+        .env("BRIDGE_SANDBOX_DIR", sandboxes.dir.path())
+        .env("RUST_LOG", "warn");
+    if let Some(cluster) = &sandboxes.cluster {
+        command
+            .env("KUBECONFIG", cluster.kubeconfig.path())
+            .env("KUBERNETES_IN_CLUSTER", "false");
+    }
+    let mut bridge = ChildGuard::spawn(&mut command)?;
     let healthz = format!("http://{listen}/healthz");
     let waited =
         tokio::task::spawn_blocking(move || wait_for_http(&healthz, Duration::from_secs(60)))
@@ -195,6 +203,7 @@ fn runtime_kind() -> RuntimeKind {
     match std::env::var("BRIDGE_RUNTIME").as_deref() {
         Ok("process") => return RuntimeKind::Process,
         Ok("local") => return RuntimeKind::Local,
+        Ok("kube") => return RuntimeKind::Kube,
         _ => {}
     }
     let works = Command::new("bwrap")
@@ -231,10 +240,19 @@ struct Sandboxes {
     /// The same runtime as the bridge's, on the same directory (its state files and locks
     /// work across processes), to stop sandboxes.
     runtime: Arc<dyn Runtime>,
+    /// The fake cluster, for the kube runtime.
+    cluster: Option<Cluster>,
+}
+
+/// A fake API server and a kubeconfig pointing at it.
+struct Cluster {
+    /// Kept for its lifetime: dropping it stops the server and kills the pods' agents.
+    _fake: test_support::FakeKube,
+    kubeconfig: tempfile::NamedTempFile,
 }
 
 impl Sandboxes {
-    fn new(kind: RuntimeKind) -> anyhow::Result<Sandboxes> {
+    async fn new(kind: RuntimeKind) -> anyhow::Result<Sandboxes> {
         // Short, so the agents' socket paths fit.
         let dir = tempfile::Builder::new()
             .prefix("bench-sb-")
@@ -243,8 +261,45 @@ impl Sandboxes {
         args.kind = kind;
         args.sandbox_dir = dir.path().to_path_buf();
         args.agent_bin = Some(test_support::binary("pod-agent"));
-        let runtime = terminal_bridge::runtime::build(&args)?;
-        Ok(Sandboxes { dir, args, runtime })
+        if kind != RuntimeKind::Kube {
+            let runtime = terminal_bridge::runtime::build(&args)?;
+            return Ok(Sandboxes {
+                dir,
+                args,
+                runtime,
+                cluster: None,
+            });
+        }
+        let fake = test_support::FakeKube::start(&test_support::binary("pod-agent")).await;
+        // Pods are ready and gone at once: what is measured is the bridge's path, not a
+        // kubelet's.
+        fake.set_fate(test_support::Fate::Ready {
+            after: Duration::ZERO,
+        });
+        fake.set_terminating_for(Duration::ZERO);
+        let mut kubeconfig = tempfile::NamedTempFile::new()?;
+        let yaml = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
+             users:\n- name: bench\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    \
+             cluster: fake\n    user: bench\ncurrent-context: fake\n",
+            fake.url()
+        );
+        std::io::Write::write_all(&mut kubeconfig, yaml.as_bytes())?;
+        let runtime = Arc::new(terminal_bridge::runtime::KubeRuntime::new(
+            args.kube.settings()?,
+            terminal_bridge::runtime::kube::settings::ClientSource::Config(kube::Config::new(
+                fake.url().parse()?,
+            )),
+        ));
+        Ok(Sandboxes {
+            dir,
+            args,
+            runtime,
+            cluster: Some(Cluster {
+                _fake: fake,
+                kubeconfig,
+            }),
+        })
     }
 
     async fn stop(&self, session: Uuid) -> anyhow::Result<()> {
@@ -255,8 +310,12 @@ impl Sandboxes {
         Ok(())
     }
 
-    /// Stops every sandbox whose directory is in `dir`.
+    /// Stops every sandbox whose directory is in `dir` (the fake cluster kills its pods'
+    /// agents itself when it goes).
     fn stop_all(&self) -> anyhow::Result<()> {
+        if self.cluster.is_some() {
+            return Ok(());
+        }
         let runtime = Arc::clone(&self.runtime);
         let dir = self.dir.path().to_path_buf();
         // Drop may run inside the tokio runtime: use a thread with a runtime of its own.

@@ -90,3 +90,12 @@ pub fn kube_runtime(fake: &FakeKube) -> KubeRuntime {
     let config = kube::Config::new(fake.url().parse().unwrap());
     KubeRuntime::new(settings, ClientSource::Config(config))
 }
+
+/// Creates `pod` in [`NS`] through `fake`'s API, as a person or another bridge would.
+pub async fn create_pod(fake: &FakeKube, pod: &k8s_openapi::api::core::v1::Pod) {
+    let client = kube::Client::try_from(kube::Config::new(fake.url().parse().unwrap())).unwrap();
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, NS);
+    pods.create(&kube::api::PostParams::default(), pod)
+        .await
+        .unwrap();
+}
