@@ -264,6 +264,9 @@ impl Shared {
             .arg("--socket")
             .arg(&socket)
             .env("POD_AGENT_SHELL", "bash --noprofile --norc")
+            // The prompt of the workspace image's unprivileged user, even when the tests run
+            // as root (bash would end its default prompt with `# ` then).
+            .env("PS1", "\\w $ ")
             .stdin(std::process::Stdio::null())
             .stdout(agent_log(&dir)?)
             .stderr(agent_log(&dir)?)
