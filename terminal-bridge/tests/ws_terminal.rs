@@ -349,3 +349,34 @@ async fn a_slowly_starting_sandbox_does_not_hold_up_the_other_sessions_of_a_sock
     assert_eq!(opened["terminalId"], "other");
     client.wait_output("other", "slow-7").await;
 }
+
+/// A regression guard for Nagle's algorithm on the kube runtime's API connections: with it
+/// on, each keystroke's echo waited for a delayed ACK (44 ms p50 in `scripts/bench terminal`
+/// with `BRIDGE_RUNTIME=kube`; 0.35 ms without). Not a benchmark: the bound is 2x below the
+/// stall and far above an echo's round trip here, even in a debug build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keystrokes_over_the_kube_exec_echo_without_stalls() {
+    let bridge = Bridge::start_on(Backend::Kube).await;
+    let (alice, token) = bridge.user("alice").await;
+    let session = bridge.session(alice).await;
+    let mut client = bridge.connect(&token).await;
+    client.open(session, "main").await;
+    client.type_in(session, "main", "#nagle-").await;
+    client.wait_output("main", "#nagle-").await;
+    let mut typed = String::from("#nagle-");
+    let mut rounds = Vec::new();
+    for i in 0..21 {
+        let key = char::from(b'a' + (i % 26) as u8);
+        typed.push(key);
+        let started = tokio::time::Instant::now();
+        client.type_in(session, "main", &key.to_string()).await;
+        client.wait_output("main", &typed).await;
+        rounds.push(started.elapsed());
+    }
+    rounds.sort();
+    let median = rounds[rounds.len() / 2];
+    assert!(
+        median < Duration::from_millis(20),
+        "a keystroke's echo took {median:?} (median); all: {rounds:?}"
+    );
+}

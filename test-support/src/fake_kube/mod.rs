@@ -83,6 +83,10 @@ impl FakeKube {
             .expect("binding the fake API server");
         let addr = listener.local_addr().expect("its address");
         let app = routes::router(shared.clone());
+        // Nagle off, as Go's net package (so the real API server) has it by default.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

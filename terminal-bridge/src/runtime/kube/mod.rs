@@ -10,12 +10,14 @@
 //! - [`settings`]: the `KUBERNETES_*` settings and how to reach the API server.
 //! - [`pod`]: the hardened pod spec, labels, and reading a pod's state.
 //! - [`api`]: retries of transient API failures and user-facing error messages.
+//! - [`client`]: the kube client, with `TCP_NODELAY`.
 //! - `start`: create-or-reuse and waiting for readiness.
 //! - [`exec`]: the exec's stdio as one byte stream.
 //! - `reaper`: deleting finished, stale and orphaned pods (`Runtime::reap`).
 //! - `pool`: the optional warm pool of pre-started pods ([`KubeRuntime::fill_pool`]).
 
 pub mod api;
+pub mod client;
 pub mod exec;
 pub mod pod;
 pub mod settings;
@@ -88,7 +90,7 @@ impl KubeRuntime {
                         )
                     })?,
                 };
-                Client::try_from(config).map_err(|err| {
+                client::nodelay_client(config).map_err(|err| {
                     tracing::error!("kube client: {err}");
                     RuntimeError::Unavailable("the bridge cannot reach Kubernetes".into())
                 })
