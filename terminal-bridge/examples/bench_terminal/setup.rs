@@ -277,14 +277,7 @@ impl Sandboxes {
             after: Duration::ZERO,
         });
         fake.set_terminating_for(Duration::ZERO);
-        let mut kubeconfig = tempfile::NamedTempFile::new()?;
-        let yaml = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
-             users:\n- name: bench\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    \
-             cluster: fake\n    user: bench\ncurrent-context: fake\n",
-            fake.url()
-        );
-        std::io::Write::write_all(&mut kubeconfig, yaml.as_bytes())?;
+        let kubeconfig = fake.kubeconfig(&args.kube.namespace);
         let runtime = Arc::new(terminal_bridge::runtime::KubeRuntime::new(
             args.kube.settings()?,
             terminal_bridge::runtime::kube::settings::ClientSource::Config(kube::Config::new(

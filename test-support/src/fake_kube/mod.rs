@@ -103,6 +103,22 @@ impl FakeKube {
         format!("http://{}", self.addr)
     }
 
+    /// A kubeconfig file for a process that should reach this fake as its cluster (plain
+    /// HTTP, no credentials, `namespace` as the context's default); deleted when dropped.
+    pub fn kubeconfig(&self, namespace: &str) -> tempfile::NamedTempFile {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+             clusters:\n- name: fake\n  cluster:\n    server: {}\n\
+             users:\n- name: fake-user\n  user: {{}}\n\
+             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake-user\n    \
+             namespace: {namespace}\n",
+            self.url()
+        );
+        let mut file = tempfile::NamedTempFile::new().expect("a temporary file");
+        std::io::Write::write_all(&mut file, yaml.as_bytes()).expect("writing the kubeconfig");
+        file
+    }
+
     /// What pods created from now on do.
     pub fn set_fate(&self, fate: Fate) {
         self.shared.lock().fate = fate;

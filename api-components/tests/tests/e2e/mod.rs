@@ -74,14 +74,7 @@ struct Cluster {
 impl Cluster {
     async fn start() -> Cluster {
         let fake = FakeKube::start(&test_support::binary("pod-agent")).await;
-        let mut kubeconfig = tempfile::NamedTempFile::new().unwrap();
-        let yaml = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
-             users:\n- name: bridge\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    \
-             cluster: fake\n    user: bridge\n    namespace: {NS}\ncurrent-context: fake\n",
-            fake.url()
-        );
-        std::io::Write::write_all(&mut kubeconfig, yaml.as_bytes()).unwrap();
+        let kubeconfig = fake.kubeconfig(NS);
         Cluster { fake, kubeconfig }
     }
 }
