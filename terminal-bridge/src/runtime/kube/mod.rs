@@ -252,9 +252,14 @@ impl Runtime for KubeRuntime {
             "metadata": {"annotations": {pod::LAST_ACTIVITY: pod::now_rfc3339()}}
         });
         let patch = Patch::Merge(&body);
-        let name = match self.get(&pods, session).await? {
-            Some(found) => pod::name(&found),
-            None => return Err(RuntimeError::NotRunning),
+        // Without a pool the pod's name is known; a missing pod answers the patch with 404.
+        let name = if self.settings.warm_pool == 0 {
+            pod_name(session)
+        } else {
+            match self.get(&pods, session).await? {
+                Some(found) => pod::name(&found),
+                None => return Err(RuntimeError::NotRunning),
+            }
         };
         let params = PatchParams::default();
         match api::retry("touching a workspace pod", || {
