@@ -15,13 +15,16 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bench_support::{Figures, timed};
 use platform_core::token::{VERIFY_TOKEN_SQL, bearer_token, token_sha256};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use test_support::{ChildGuard, PgCluster, free_port, wait_for_http};
+use std::time::Duration;
+use test_support::PgCluster;
+
+#[path = "bench_support/mod.rs"]
+mod bench_support;
 
 // The workspace component's statements (workspace/src/access.rs, read.rs, write.rs,
 // notify.rs), verbatim, so both sides ask the database for the same work.
@@ -207,12 +210,6 @@ async fn native_write(
         .into_response()
 }
 
-struct Figures {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
 /// What one load run sends.
 #[derive(Clone, Copy)]
 enum Op {
@@ -271,34 +268,11 @@ async fn load(base: &str, ctx: &Ctx, op: Op, concurrency: usize, duration: Durat
             send(&client, &target, worker).await;
         }
     }
-    let deadline = Instant::now() + duration;
-    let started = Instant::now();
-    let workers = (0..concurrency).map(|worker| {
-        let client = client.clone();
-        let target = target.clone();
-        tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                send(&client, &target, worker).await;
-                latencies.push(t.elapsed());
-            }
-            latencies
-        })
-    });
-    let mut all: Vec<Duration> = Vec::new();
-    for w in futures::future::join_all(workers).await {
-        all.extend(w.unwrap());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    let pct =
-        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
-    Figures {
-        rps: all.len() as f64 / elapsed,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-    }
+    timed(concurrency, duration, move |worker| {
+        let (client, target) = (client.clone(), target.clone());
+        async move { send(&client, &target, worker).await }
+    })
+    .await
 }
 
 /// The token, session and request body both servers are driven with.
@@ -363,44 +337,12 @@ async fn prepare(host: &str) -> anyhow::Result<Ctx> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds: u64 = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let seconds = bench_support::seconds();
     let pg = PgCluster::start()?;
-    let db = pg.fresh_database().await?;
-    let out = Command::new(test_support::binary("terminal-bridge"))
-        .arg("migrate")
-        .env("DATABASE_URL", &db)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "migrate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
+    let db = bench_support::migrated_database(&pg).await?;
     // api-host serving the real spin.toml.
-    let manifest = test_support::target_dir().join("bench-workspace-spin.toml");
-    std::fs::write(&manifest, test_support::spin_manifest())?;
-    let host_port = free_port();
-    let _host = ChildGuard::spawn(
-        Command::new(test_support::binary("api-host"))
-            .arg("--manifest")
-            .arg(&manifest)
-            .args(["--listen", &format!("127.0.0.1:{host_port}")])
-            .env(
-                "API_HOST_CACHE_DIR",
-                test_support::target_dir().join("api-host-cache"),
-            )
-            .env("RUST_LOG", "warn")
-            .env("SPIN_VARIABLE_DATABASE_URL", &db)
-            .env(
-                "SPIN_VARIABLE_DATABASE_HOST",
-                format!("127.0.0.1:{}", pg.port()),
-            ),
-    )?;
-    let host_base = format!("http://127.0.0.1:{host_port}");
-    wait_for_http(&format!("{host_base}/api/health"), Duration::from_secs(120))?;
+    let (_host, host_base) =
+        bench_support::start_api_host("bench-workspace-spin.toml", &pg, &db, &[])?;
     let ctx = prepare(&host_base).await?;
 
     // The native baseline, in this process, with a pool as large as api-host's.
@@ -429,29 +371,10 @@ async fn main() -> anyhow::Result<()> {
     ];
     for (name, op, concurrency) in runs {
         println!("\n{name} /api/workspace/{{id}}/file/{{path}}");
-        println!(
-            "{:<28} {:>5} {:>10} {:>9} {:>9}",
-            "server", "conc", "req/s", "p50 ms", "p99 ms"
-        );
         let duration = Duration::from_secs(seconds);
         let native = load(&native_base, &ctx, op, concurrency, duration).await;
         let wasm = load(&host_base, &ctx, op, concurrency, duration).await;
-        for (label, f) in [
-            ("native axum+tokio-postgres", &native),
-            ("api-host + workspace.wasm", &wasm),
-        ] {
-            println!(
-                "{label:<28} {concurrency:>5} {:>10.0} {:>9.3} {:>9.3}",
-                f.rps, f.p50_ms, f.p99_ms
-            );
-        }
-        println!(
-            "{:<28} {concurrency:>5} {:>9.2}x {:>8.2}x {:>8.2}x   (req/s: native/api-host; latency: api-host/native)",
-            "ratio",
-            native.rps / wasm.rps,
-            wasm.p50_ms / native.p50_ms,
-            wasm.p99_ms / native.p99_ms
-        );
+        bench_support::print_comparison("workspace.wasm", concurrency, &native, &wasm);
     }
     Ok(())
 }
