@@ -9,8 +9,11 @@ use common::backend::{Backend, on_each_backend};
 use common::ws::{Bridge, PATIENCE, WsClient, close_code, metric, number_after};
 use futures_util::SinkExt;
 use serde_json::json;
+use terminal_bridge::runtime::{AgentStream, Runtime, RuntimeError, Sandbox};
 use terminal_bridge::ws::WsConfig;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
 
 on_each_backend! {
     losing_the_agent_is_reported_and_the_next_open_reconnects,
@@ -314,4 +317,113 @@ async fn a_sandbox_that_cannot_start_is_reported_and_the_socket_stays_usable() {
         metric(&text, "bridge_ws_errors_total{code=\"unavailable\"}"),
         1.0
     );
+}
+
+/// The process runtime, but the first agent connection it hands out (the session layer's
+/// sync connection) reports its end 3 s late, as an exec stream through an API server may.
+struct LateNews {
+    inner: std::sync::Arc<terminal_bridge::runtime::process::ProcessRuntime>,
+    delayed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Runtime for LateNews {
+    fn name(&self) -> &'static str {
+        "late-news"
+    }
+    async fn ensure(&self, session: Uuid) -> Result<Sandbox, RuntimeError> {
+        self.inner.ensure(session).await
+    }
+    async fn connect(&self, session: Uuid) -> Result<AgentStream, RuntimeError> {
+        let stream = self.inner.connect(session).await?;
+        if self.delayed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(stream);
+        }
+        Ok(Box::pin(LateEnd {
+            inner: stream,
+            end: None,
+        }))
+    }
+    async fn stop(&self, session: Uuid) -> Result<(), RuntimeError> {
+        self.inner.stop(session).await
+    }
+    async fn list(&self) -> Result<Vec<Sandbox>, RuntimeError> {
+        self.inner.list().await
+    }
+}
+
+/// A stream whose end (EOF or a read error) is reported 3 s after it happened.
+struct LateEnd {
+    inner: AgentStream,
+    end: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl AsyncRead for LateEnd {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        if self.end.is_none() {
+            let before = buf.filled().len();
+            match self.inner.as_mut().poll_read(cx, buf) {
+                Poll::Ready(Ok(())) if buf.filled().len() > before => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+                _ => self.end = Some(Box::pin(tokio::time::sleep(Duration::from_secs(3)))),
+            }
+        }
+        self.end.as_mut().unwrap().as_mut().poll(cx).map(Ok)
+    }
+}
+
+impl AsyncWrite for LateEnd {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.inner.as_mut().poll_write(cx, data)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.inner.as_mut().poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.inner.as_mut().poll_shutdown(cx)
+    }
+}
+
+/// The terminal's agent connection may learn that the sandbox is gone before the session
+/// layer's sync connection does (CI saw it on kube). An open in between must start a new
+/// sandbox, not answer "not running" because the session layer still thinks it watches one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_right_after_the_sandbox_vanished_starts_a_new_one() {
+    let bridge = Bridge::start_wrapped(WsConfig::default(), |inner| {
+        std::sync::Arc::new(LateNews {
+            inner,
+            delayed: Default::default(),
+        })
+    })
+    .await;
+    let (alice, token) = bridge.user("alice").await;
+    let session = bridge.session(alice).await;
+    let mut client = bridge.connect(&token).await;
+    client.open(session, "main").await;
+
+    bridge.runtime.stop(session).await.unwrap();
+    let error = client.next_of("error").await;
+    assert_eq!(error["code"], "unavailable", "{error}");
+
+    let opened = client.open(session, "main").await;
+    assert_eq!(opened["created"], true, "{opened}");
+    client
+        .type_in(session, "main", "echo \"again-$((2+3))\"\n")
+        .await;
+    client.wait_output("main", "again-5").await;
 }

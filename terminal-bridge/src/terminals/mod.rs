@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
+use crate::runtime::RuntimeError;
 use crate::workspaces::Workspaces;
 
 pub mod agent;
@@ -93,12 +94,20 @@ impl Hub {
             .activate(session)
             .await
             .map_err(|err| HubError::Unavailable(err.to_string()))?;
-        let stream = self
-            .workspaces
-            .runtime()
-            .connect(session)
-            .await
-            .map_err(|err| HubError::Unavailable(err.to_string()))?;
+        let runtime = self.workspaces.runtime();
+        let stream = match runtime.connect(session).await {
+            Err(RuntimeError::NotRunning) => {
+                // Activated, yet gone: the session layer still watched a sandbox that had
+                // just ended. Let it start a new one.
+                self.workspaces
+                    .reactivate(session)
+                    .await
+                    .map_err(|err| HubError::Unavailable(err.to_string()))?;
+                runtime.connect(session).await
+            }
+            other => other,
+        }
+        .map_err(|err| HubError::Unavailable(err.to_string()))?;
         let conn = AgentConn::start(session, stream, Arc::clone(&self.metrics)).await?;
         *slot = Some(Arc::clone(&conn));
         Ok(conn)

@@ -243,6 +243,16 @@ impl Workspaces {
         self.start_locked(session, &mut slot, true).await
     }
 
+    /// [`Workspaces::activate`] for a caller that found the sandbox gone while this bridge
+    /// still watched it: its sync connection had not noticed yet (an exec stream through the
+    /// API server may report its end late). Forgets that watch, then starts the sandbox again.
+    pub async fn reactivate(&self, session: Uuid) -> Result<Sandbox, RuntimeError> {
+        let slot = self.slot(session);
+        let mut slot = slot.lock().await;
+        self.drop_active(session, &mut slot, false).await;
+        self.start_locked(session, &mut slot, true).await
+    }
+
     /// Records user activity (terminal input) for the idle timer.
     pub fn touch(&self, session: Uuid) {
         self.shared.touch(session);
