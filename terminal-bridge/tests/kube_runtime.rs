@@ -1,97 +1,28 @@
 //! The kube runtime against `test_support::FakeKube`, a fake API server on loopback, through
 //! the real `kube` client: pod shape, create-or-reuse races, failure reporting, retries,
-//! deletion with uid preconditions, the reaper, and shells over `pods/exec` (WebSocket
-//! protocols v5 and v4) whose far end is the real `pod-agent`.
+//! deletion with uid preconditions, waiting on pods by watching them, and shells over
+//! `pods/exec` (WebSocket protocols v5 and v4) whose far end is the real `pod-agent`. The
+//! reaper and the warm pool are in `kube_upkeep.rs`.
 //!
 //! Needs the `pod-agent` binary built (`cargo build --bins`).
 
 mod common;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::term::{Agent, Term};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{DeleteParams, PostParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
-use terminal_bridge::runtime::ReapReason;
 use terminal_bridge::runtime::kube::KubeRuntime;
 use terminal_bridge::runtime::kube::settings::{ClientSource, KubeSettings};
 use terminal_bridge::runtime::{Runtime, RuntimeError};
-use test_support::{FakeKube, Fate};
+use test_support::Fate;
 use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
-const NS: &str = "code-exec-workspaces";
-
-struct Fixture {
-    fake: FakeKube,
-    rt: Arc<KubeRuntime>,
-}
-
-impl Fixture {
-    async fn new() -> Fixture {
-        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
-        let fake = FakeKube::start(&test_support::binary("pod-agent")).await;
-        let rt = Arc::new(runtime(&fake));
-        Fixture { fake, rt }
-    }
-
-    /// A kube client of the fake, for doing what another party would.
-    fn pods(&self) -> Api<Pod> {
-        let config = kube::Config::new(self.fake.url().parse().unwrap());
-        Api::namespaced(kube::Client::try_from(config).unwrap(), NS)
-    }
-
-    fn pod(&self, session: Uuid) -> Value {
-        self.fake
-            .pod(NS, &format!("ws-{session}"))
-            .expect("the session's pod exists")
-    }
-
-    fn post_count(&self) -> usize {
-        self.fake
-            .requests()
-            .iter()
-            .filter(|r| {
-                r.starts_with(&format!("POST /api/v1/namespaces/{NS}/pods?"))
-                    || *r == &format!("POST /api/v1/namespaces/{NS}/pods")
-            })
-            .count()
-    }
-}
-
-/// A runtime over `fake` (a second call is a second bridge replica).
-fn runtime(fake: &FakeKube) -> KubeRuntime {
-    runtime_with_pool(fake, 0)
-}
-
-/// A runtime over `fake` keeping `pool` warm pods.
-fn runtime_with_pool(fake: &FakeKube, pool: usize) -> KubeRuntime {
-    let mut settings = KubeSettings::for_namespace(NS);
-    settings.warm_pool = pool;
-    settings.start_timeout = Duration::from_secs(20);
-    settings.terminating_timeout = Duration::from_secs(10);
-    settings.poll_interval = Duration::from_millis(50);
-    let config = kube::Config::new(fake.url().parse().unwrap());
-    KubeRuntime::new(settings, ClientSource::Config(config))
-}
-
-fn unavailable(result: Result<impl std::fmt::Debug, RuntimeError>) -> String {
-    match result {
-        Err(RuntimeError::Unavailable(message)) => message,
-        other => panic!("expected Unavailable, got {other:?}"),
-    }
-}
-
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use common::kube::{Fixture, NS, eventually, runtime, unavailable};
 
 /// The pod the runtime makes with the settings of `k8s/terminal-bridge-config.yaml` is
 /// exactly `k8s/workspace-pod.example.yaml` (but for the session and the time), and every
@@ -526,105 +457,6 @@ async fn a_delete_with_a_stale_uid_leaves_the_new_pod_alone() {
 }
 
 #[tokio::test]
-async fn the_reaper_removes_ended_stale_and_unknown_pods_only() {
-    let fx = Fixture::new().await;
-    let [good, failed, stale, unknown, watched, fresh_unknown] = [(); 6].map(|_| Uuid::new_v4());
-    for session in [good, failed, stale, unknown, watched, fresh_unknown] {
-        fx.rt.ensure(session).await.unwrap();
-    }
-    let other: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "unrelated"},
-        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
-    }))
-    .unwrap();
-    fx.pods()
-        .create(&PostParams::default(), &other)
-        .await
-        .unwrap();
-    fx.fake.update_pod(NS, &format!("ws-{failed}"), |pod| {
-        pod["status"]["phase"] = json!("Failed");
-    });
-    let listed = fx.rt.list().await.unwrap();
-    assert!(
-        !listed.iter().any(|s| s.session == failed),
-        "an ended pod is not a running sandbox: {listed:?}"
-    );
-    // Quiet for long: a stale one, an unknown one, and one its bridge watches (which that
-    // bridge stops itself, after saving its files).
-    for session in [stale, unknown, watched] {
-        fx.fake.update_pod(NS, &format!("ws-{session}"), |pod| {
-            pod["metadata"]["annotations"]["code-exec.dev/last-activity"] =
-                json!("2026-01-01T12:00:00Z");
-        });
-    }
-    // The good one was just touched; `fresh_unknown` was just made, so it may belong to a
-    // session newer than the caller's list of known ones.
-    fx.rt.touch(good).await.unwrap();
-    let known: HashSet<Uuid> = [good, failed, stale, watched].into();
-    let watching: HashSet<Uuid> = [watched].into();
-    let hour = Duration::from_secs(3600);
-    let mut reaped = fx.rt.reap(&known, &watching, hour).await.unwrap();
-    reaped.sort_by_key(|r| r.id.clone());
-    let mut expected = vec![
-        (format!("ws-{failed}"), ReapReason::Ended),
-        (format!("ws-{stale}"), ReapReason::Stale),
-        (format!("ws-{unknown}"), ReapReason::Unknown),
-    ];
-    expected.sort_by_key(|(pod, _)| pod.clone());
-    assert_eq!(
-        reaped
-            .iter()
-            .map(|r| (r.id.clone(), r.reason))
-            .collect::<Vec<_>>(),
-        expected
-    );
-    // Every delete carried the pod's uid.
-    assert!(fx.fake.deletes().iter().all(|(_, uid)| uid.is_some()));
-    eventually("the reaped pods' deletion", || fx.fake.pods(NS).len() == 4).await;
-    let left: Vec<String> = fx
-        .fake
-        .pods(NS)
-        .iter()
-        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
-        .collect();
-    for kept in [good, watched, fresh_unknown] {
-        assert!(left.contains(&format!("ws-{kept}")), "{left:?}");
-    }
-    assert!(left.contains(&"unrelated".to_string()));
-    // A second pass finds nothing more.
-    assert!(
-        fx.rt
-            .reap(&known, &watching, hour)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-}
-
-#[tokio::test]
-async fn touch_updates_the_activity_annotation() {
-    let fx = Fixture::new().await;
-    let session = Uuid::new_v4();
-    fx.rt.ensure(session).await.unwrap();
-    fx.fake.update_pod(NS, &format!("ws-{session}"), |pod| {
-        pod["metadata"]["annotations"]["code-exec.dev/last-activity"] =
-            json!("2026-01-01T12:00:00Z");
-    });
-    fx.rt.touch(session).await.unwrap();
-    let stamp = fx.pod(session)["metadata"]["annotations"]["code-exec.dev/last-activity"]
-        .as_str()
-        .unwrap()
-        .parse::<jiff::Timestamp>()
-        .unwrap();
-    let age = jiff::Timestamp::now().duration_since(stamp);
-    assert!(age.as_secs() < 60, "{stamp}");
-    assert!(matches!(
-        fx.rt.touch(Uuid::new_v4()).await,
-        Err(RuntimeError::NotRunning)
-    ));
-}
-
-#[tokio::test]
 async fn the_fake_watch_streams_a_pods_phases() {
     let fx = Fixture::new().await;
     let session = Uuid::new_v4();
@@ -691,145 +523,6 @@ async fn an_exec_of_a_missing_program_reports_failure() {
     assert!(out.is_empty());
 }
 
-fn live_pods(fake: &FakeKube) -> Vec<Value> {
-    fake.pods(NS)
-        .into_iter()
-        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
-        .collect()
-}
-
-fn ready_warm(fake: &FakeKube) -> usize {
-    live_pods(fake)
-        .iter()
-        .filter(|p| p["metadata"]["labels"]["code-exec.dev/pool"] == "warm")
-        .filter(|p| p["status"]["phase"] == "Running")
-        .count()
-}
-
-#[tokio::test]
-async fn a_warm_pod_is_claimed_used_and_the_pool_refilled() {
-    let fx = Fixture::new().await;
-    let rt = runtime_with_pool(&fx.fake, 2);
-    assert_eq!(rt.fill_pool().await.unwrap(), 2);
-    assert_eq!(rt.fill_pool().await.unwrap(), 0, "already full");
-    eventually("two ready warm pods", || ready_warm(&fx.fake) == 2).await;
-    // The unassigned pods are not workspaces, and the reaper leaves them alone.
-    assert!(rt.list().await.unwrap().is_empty());
-    assert!(
-        rt.reap(&HashSet::new(), &HashSet::new(), Duration::ZERO)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    // A new pod would now take 3 s to start; a claimed one is ready at once.
-    fx.fake.set_fate(Fate::Ready {
-        after: Duration::from_secs(3),
-    });
-    let session = Uuid::new_v4();
-    let started = Instant::now();
-    let sandbox = rt.ensure(session).await.unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "a claim does not wait for a pod"
-    );
-    assert!(sandbox.created);
-    assert!(sandbox.id.starts_with("ws-pool-"), "{}", sandbox.id);
-    let pod = fx.fake.pod(NS, &sandbox.id).unwrap();
-    assert_eq!(pod["metadata"]["labels"]["code-exec.dev/pool"], "claimed");
-    assert_eq!(
-        pod["metadata"]["labels"]["code-exec.dev/workspace-id"],
-        session.to_string()
-    );
-    // It is the session's pod from now on: reused, connected to, listed, stopped.
-    assert_eq!(rt.ensure(session).await.unwrap().id, sandbox.id);
-    let mut term = Term::open(&rt, session, "main").await;
-    assert_eq!(term.run("echo $((6*7))").await, "42");
-    assert_eq!(
-        rt.list()
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.id.clone())
-            .collect::<Vec<_>>(),
-        vec![sandbox.id.clone()]
-    );
-    eventually("the pool's refill", || ready_warm(&fx.fake) == 2).await;
-    rt.stop(session).await.unwrap();
-    eventually("the claimed pod's deletion", || {
-        fx.fake.pod(NS, &sandbox.id).is_none()
-    })
-    .await;
-    assert_eq!(ready_warm(&fx.fake), 2);
-}
-
-#[tokio::test]
-async fn a_claim_is_atomic() {
-    let fx = Fixture::new().await;
-    let rt = runtime_with_pool(&fx.fake, 1);
-    rt.fill_pool().await.unwrap();
-    eventually("a ready warm pod", || ready_warm(&fx.fake) == 1).await;
-    let warm = live_pods(&fx.fake).remove(0);
-    let name = warm["metadata"]["name"].as_str().unwrap().to_string();
-    let rv = warm["metadata"]["resourceVersion"].clone();
-    let claim = |session: Uuid| {
-        let pods = fx.pods();
-        let name = name.clone();
-        let body = json!({"metadata": {"resourceVersion": rv,
-                          "labels": {"code-exec.dev/workspace-id": session.to_string()}}});
-        async move {
-            pods.patch(
-                &name,
-                &kube::api::PatchParams::default(),
-                &kube::api::Patch::Merge(&body),
-            )
-            .await
-        }
-    };
-    let (a, b) = tokio::join!(claim(Uuid::new_v4()), claim(Uuid::new_v4()));
-    assert_eq!(
-        [&a, &b].iter().filter(|r| r.is_ok()).count(),
-        1,
-        "{a:?} {b:?}"
-    );
-    let loser = if a.is_ok() { b } else { a };
-    assert!(matches!(loser, Err(kube::Error::Api(s)) if s.code == 409));
-}
-
-#[tokio::test]
-async fn concurrent_claims_give_each_session_exactly_one_pod() {
-    let fx = Fixture::new().await;
-    let one = Arc::new(runtime_with_pool(&fx.fake, 3));
-    let two = Arc::new(runtime_with_pool(&fx.fake, 3));
-    one.fill_pool().await.unwrap();
-    eventually("three ready warm pods", || ready_warm(&fx.fake) == 3).await;
-    let shared = Uuid::new_v4();
-    let (x, y) = (Uuid::new_v4(), Uuid::new_v4());
-    let (a, b, c, d, e, f) = tokio::join!(
-        one.ensure(shared),
-        two.ensure(shared),
-        one.ensure(shared),
-        two.ensure(shared),
-        one.ensure(x),
-        two.ensure(y)
-    );
-    let same = [a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()];
-    let (x_pod, y_pod) = (e.unwrap(), f.unwrap());
-    assert!(same.iter().all(|s| s.id == same[0].id), "{same:?}");
-    assert_ne!(x_pod.id, y_pod.id);
-    assert_ne!(x_pod.id, same[0].id);
-    assert_ne!(y_pod.id, same[0].id);
-    for (session, id) in [(shared, &same[0].id), (x, &x_pod.id), (y, &y_pod.id)] {
-        let mine: Vec<String> = live_pods(&fx.fake)
-            .iter()
-            .filter(|p| {
-                p["metadata"]["labels"]["code-exec.dev/workspace-id"] == session.to_string()
-            })
-            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(&mine, &vec![id.clone()], "one live pod for {session}");
-    }
-}
-
 /// Shutting the stream's write side down ends the exec's stdin only (v5 close signal): the
 /// answer to what was sent before still arrives, then the stream ends.
 #[tokio::test]
@@ -857,33 +550,6 @@ async fn closing_stdin_still_delivers_the_answers_then_ends() {
     .await;
     assert!(ended.is_ok(), "the stream did not end after stdin closed");
     assert_eq!(pongs, vec![4242]);
-}
-
-#[tokio::test]
-async fn the_pool_is_kept_filled_in_the_background() {
-    let fx = Fixture::new().await;
-    let rt = Arc::new(runtime_with_pool(&fx.fake, 2));
-    rt.keep_pool_filled(Duration::from_millis(100));
-    eventually("two ready warm pods", || ready_warm(&fx.fake) == 2).await;
-    let lost = live_pods(&fx.fake).remove(0);
-    assert!(
-        fx.fake
-            .remove_pod(NS, lost["metadata"]["name"].as_str().unwrap())
-    );
-    eventually("a replacement", || {
-        ready_warm(&fx.fake) == 2
-            && fx
-                .fake
-                .pod(NS, lost["metadata"]["name"].as_str().unwrap())
-                .is_none()
-    })
-    .await;
-    // Dropping the runtime ends the refills.
-    drop(rt);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = fx.fake.requests().len();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(fx.fake.requests().len(), before);
 }
 
 #[tokio::test]
@@ -926,4 +592,102 @@ async fn kubes_await_condition_works_against_the_fake() {
         .iter()
         .any(|r| r.contains("watch=true") && r.contains("resourceVersion="));
     assert!(watched, "{:?}", fx.fake.requests());
+}
+
+/// The runtime with `settings` changed, over `fx`'s fake.
+fn runtime_where(fx: &Fixture, change: impl FnOnce(&mut KubeSettings)) -> KubeRuntime {
+    let mut settings = KubeSettings::for_namespace(NS);
+    settings.start_timeout = Duration::from_secs(20);
+    settings.terminating_timeout = Duration::from_secs(10);
+    change(&mut settings);
+    let config = kube::Config::new(fx.fake.url().parse().unwrap());
+    KubeRuntime::new(settings, ClientSource::Config(config))
+}
+
+fn watches(fx: &Fixture, session: Uuid) -> usize {
+    let selector = format!("fieldSelector=metadata.name%3Dws-{session}");
+    fx.fake
+        .requests()
+        .iter()
+        .filter(|r| r.contains("watch=true") && r.contains(&selector))
+        .count()
+}
+
+/// Waiting for readiness follows the pod with a watch: the pod is used as soon as it is
+/// ready, not at the next poll (here a minute away), and no GET polls it meanwhile.
+#[tokio::test]
+async fn a_starting_pod_is_watched_not_polled() {
+    let fx = Fixture::new().await;
+    fx.fake.set_fate(Fate::Ready {
+        after: Duration::from_millis(400),
+    });
+    let rt = runtime_where(&fx, |s| s.poll_interval = Duration::from_secs(60));
+    let session = Uuid::new_v4();
+    let ensure = tokio::time::timeout(Duration::from_secs(20), rt.ensure(session)).await;
+    let sandbox = ensure.expect("ready long before the next poll").unwrap();
+    assert!(sandbox.created);
+    assert!(watches(&fx, session) >= 1, "{:?}", fx.fake.requests());
+    let gets = fx
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with(&format!("GET /api/v1/namespaces/{NS}/pods/ws-{session}")))
+        .count();
+    assert_eq!(
+        gets,
+        1,
+        "one GET before the create: {:?}",
+        fx.fake.requests()
+    );
+}
+
+/// Waiting out a terminating pod follows it with a watch too.
+#[tokio::test]
+async fn a_terminating_pod_is_watched_until_it_is_gone() {
+    let fx = Fixture::new().await;
+    fx.fake.set_terminating_for(Duration::from_millis(300));
+    let rt = runtime_where(&fx, |s| s.poll_interval = Duration::from_secs(60));
+    let session = Uuid::new_v4();
+    rt.ensure(session).await.unwrap();
+    let old_uid = fx.pod(session)["metadata"]["uid"].clone();
+    rt.stop(session).await.unwrap();
+    let ensure = tokio::time::timeout(Duration::from_secs(20), rt.ensure(session)).await;
+    assert!(
+        ensure
+            .expect("done long before the next poll")
+            .unwrap()
+            .created
+    );
+    assert_ne!(fx.pod(session)["metadata"]["uid"], old_uid);
+}
+
+/// Where watching is refused (RBAC without `watch`, a proxy that breaks it), the waits fall
+/// back to polling with GET and still succeed.
+#[tokio::test]
+async fn when_watching_fails_the_waits_poll_instead() {
+    let fx = Fixture::new().await;
+    fx.fake.set_fate(Fate::Ready {
+        after: Duration::from_millis(300),
+    });
+    fx.fake.set_terminating_for(Duration::from_millis(300));
+    fx.fake.fail_next(1000, 403, Some("WATCH"));
+    let rt = runtime_where(&fx, |s| s.poll_interval = Duration::from_millis(50));
+    let session = Uuid::new_v4();
+    assert!(rt.ensure(session).await.unwrap().created);
+    rt.stop(session).await.unwrap();
+    assert!(rt.ensure(session).await.unwrap().created);
+    assert!(watches(&fx, session) >= 2, "it tried to watch");
+    let gets = fx
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with(&format!("GET /api/v1/namespaces/{NS}/pods/ws-{session}")))
+        .count();
+    assert!(gets >= 6, "it polled instead: {:?}", fx.fake.requests());
+    let mut term = Term::open(&rt, session, "main").await;
+    assert!(
+        term.run("echo \"polled-$((3*3))\"")
+            .await
+            .contains("polled-9")
+    );
 }

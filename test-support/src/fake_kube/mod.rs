@@ -134,7 +134,8 @@ impl FakeKube {
         self.shared.lock().exec_protocols = protocols.to_vec();
     }
 
-    /// Answers the next `count` calls (with `method`, or any) with `status`.
+    /// Answers the next `count` calls (with `method`, or any) with `status`. A watch's method
+    /// is `WATCH`.
     pub fn fail_next(&self, count: u32, status: u16, method: Option<&str>) {
         self.shared.lock().faults.push_back(Fault {
             status,

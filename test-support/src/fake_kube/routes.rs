@@ -38,6 +38,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// Logs every request and answers it with a scripted fault if one is due.
+/// A watch (`GET ...?watch=true`) counts as the verb `WATCH`, as in Kubernetes' RBAC.
 async fn faults(State(shared): Shr, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let target = request
@@ -45,10 +46,13 @@ async fn faults(State(shared): Shr, request: Request, next: Next) -> Response {
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
+    let pairs = query(&request.uri().query().map(str::to_string));
+    let watching = matches!(param(&pairs, "watch"), Some("true" | "1"));
+    let verb = if watching { "WATCH" } else { method.as_str() };
     let fault = {
         let mut store = shared.lock();
         store.log.push(format!("{method} {target}"));
-        store.take_fault(&method)
+        store.take_fault(verb)
     };
     match fault {
         Some(code) => error(code, &format!("injected {code} from the fake"), None),

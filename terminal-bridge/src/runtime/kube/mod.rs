@@ -12,6 +12,7 @@
 //! - [`api`]: retries of transient API failures and user-facing error messages.
 //! - [`client`]: the kube client, with `TCP_NODELAY`.
 //! - `start`: create-or-reuse and waiting for readiness.
+//! - `watch`: following one pod's changes as they happen (polling when watching fails).
 //! - [`exec`]: the exec's stdio as one byte stream.
 //! - `reaper`: deleting finished, stale and orphaned pods (`Runtime::reap`).
 //! - `pool`: the optional warm pool of pre-started pods ([`KubeRuntime::fill_pool`]).
@@ -25,6 +26,7 @@ pub mod settings;
 mod pool;
 mod reaper;
 mod start;
+mod watch;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::pod::{self, is_finished, is_terminating};
+use super::watch::{PodWatch, Seen};
 use super::{KubeRuntime, api};
 use crate::runtime::{RuntimeError, Sandbox};
 
@@ -105,29 +106,26 @@ impl KubeRuntime {
         }
     }
 
-    /// Polls `found` until it is gone (or replaced by a pod with another uid).
+    /// Follows `found` until it is gone (or replaced by a pod with another uid).
     async fn wait_gone(&self, pods: &Api<Pod>, found: &Pod) -> Result<(), RuntimeError> {
-        let name = pod::name(found);
         let uid = pod::uid(found);
         let deadline = Instant::now() + self.settings.terminating_timeout;
+        let mut watch = PodWatch::new(pods, found, self.settings.poll_interval);
         loop {
-            let now = api::retry("reading a workspace pod", || pods.get_opt(&name))
-                .await
-                .map_err(|err| api::user_error("reading the workspace's pod", err))?;
-            match now {
-                Some(now) if pod::uid(&now) == uid => {}
-                _ => return Ok(()),
+            match watch.next(deadline).await? {
+                Seen::Changed(now) if pod::uid(&now) == uid => {}
+                Seen::Changed(_) | Seen::Gone => return Ok(()),
+                Seen::Nothing => {
+                    return Err(RuntimeError::Unavailable(
+                        "the workspace's previous pod is still shutting down; try again shortly"
+                            .into(),
+                    ));
+                }
             }
-            if Instant::now() >= deadline {
-                return Err(RuntimeError::Unavailable(
-                    "the workspace's previous pod is still shutting down; try again shortly".into(),
-                ));
-            }
-            tokio::time::sleep(self.settings.poll_interval).await;
         }
     }
 
-    /// Polls `found` until it is ready; fails at once when it never will be, and after the
+    /// Follows `found` until it is ready; fails at once when it never will be, and after the
     /// start timeout otherwise. A pod that ended or cannot start is deleted, so the next
     /// `ensure` starts afresh. `None` when the pod was deleted meanwhile.
     async fn wait_ready(&self, pods: &Api<Pod>, found: &Pod) -> Result<Option<Pod>, RuntimeError> {
@@ -135,6 +133,7 @@ impl KubeRuntime {
         let uid = pod::uid(found).unwrap_or_default();
         let deadline = Instant::now() + self.settings.start_timeout;
         let mut current = found.clone();
+        let mut watch = PodWatch::new(pods, found, self.settings.poll_interval);
         loop {
             if pod::uid(&current).as_deref() != Some(uid.as_str()) || is_terminating(&current) {
                 return Ok(None);
@@ -154,18 +153,10 @@ impl KubeRuntime {
                     pod::phase(&current)
                 )));
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            tokio::time::sleep(
-                self.settings
-                    .poll_interval
-                    .min(left)
-                    .max(Duration::from_millis(1)),
-            )
-            .await;
-            current = match api::retry("reading a workspace pod", || pods.get_opt(&name)).await {
-                Ok(Some(now)) => now,
-                Ok(None) => return Ok(None),
-                Err(err) => return Err(api::user_error("reading the workspace's pod", err)),
+            current = match watch.next(deadline).await? {
+                Seen::Changed(now) => *now,
+                Seen::Gone => return Ok(None),
+                Seen::Nothing => current,
             };
         }
     }
