@@ -148,7 +148,7 @@ pub struct KubeSettings {
     pub start_timeout: Duration,
     /// How long `ensure` waits for a terminating pod to go before creating a new one.
     pub terminating_timeout: Duration,
-    /// How often pod status is polled while waiting.
+    /// How often pod status is polled while waiting, when watching the pod fails.
     pub poll_interval: Duration,
 }
 
