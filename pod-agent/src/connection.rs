@@ -234,7 +234,9 @@ impl Connection {
                 }
             }
             f @ (Frame::Put { .. }
+            | Frame::PutIf { .. }
             | Frame::Delete { .. }
+            | Frame::DeleteIf { .. }
             | Frame::Move { .. }
             | Frame::Read { .. }
             | Frame::List { .. }

@@ -68,9 +68,88 @@ impl Files {
     /// Atomically replaces (or creates) `path` with `data`, creating parent directories.
     pub fn put(&self, path: &str, data: &[u8]) -> Result<(), FileError> {
         let comps = components(path)?;
-        let name = *comps.last().unwrap();
         let mut known = self.known();
-        let parent = self.ws.parent(path, &comps, true)?;
+        self.put_locked(&mut known, path, &comps, data)
+    }
+
+    /// [`Files::put`] if `path` holds what `expect` says (the file with that hash, or nothing),
+    /// else [`ErrorCode::Changed`]. Checked and written under the record's lock, which the
+    /// watcher takes too.
+    pub fn put_if(
+        &self,
+        path: &str,
+        expect: Option<&Sha256>,
+        data: &[u8],
+    ) -> Result<(), FileError> {
+        let comps = components(path)?;
+        let mut known = self.known();
+        let now = self.hash_of(path, &comps)?;
+        if now.as_ref() != expect {
+            return Err(changed(path));
+        }
+        self.put_locked(&mut known, path, &comps, data)
+    }
+
+    /// [`Files::delete`] of the file at `path` if its content hashes to `expect`, else
+    /// [`ErrorCode::Changed`] (or `NotFound` if nothing is there).
+    pub fn delete_if(&self, path: &str, expect: &Sha256) -> Result<(), FileError> {
+        let comps = components(path)?;
+        let mut known = self.known();
+        match self.hash_of(path, &comps)? {
+            None => Err(FileError::from_errno(path, Errno::ENOENT)),
+            Some(now) if now == *expect => self.delete_locked(&mut known, path, &comps),
+            Some(_) => Err(changed(path)),
+        }
+    }
+
+    /// The hash of the regular file at `path`, `None` if nothing is there; anything else (a
+    /// directory, a symlink, a FIFO) counts as changed.
+    fn hash_of(&self, path: &str, comps: &[&str]) -> Result<Option<Sha256>, FileError> {
+        let parent = match self.ws.parent(path, comps, false) {
+            Ok(parent) => parent,
+            Err(e) if e.code == ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let name = *comps.last().unwrap();
+        let flags = OFlag::O_RDONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC;
+        let fd = match openat(&parent, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => return Err(changed(path)),
+            Err(e) => return Err(FileError::from_errno(path, e)),
+        };
+        let st = fstat(&fd).map_err(|e| FileError::from_errno(path, e))?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(changed(path));
+        }
+        let mut hasher = sha2::Sha256::new();
+        let mut file = File::from(fd);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| FileError::from_io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(Some(hasher.finalize().into()))
+    }
+
+    fn put_locked(
+        &self,
+        known: &mut Known,
+        path: &str,
+        comps: &[&str],
+        data: &[u8],
+    ) -> Result<(), FileError> {
+        let name = *comps.last().unwrap();
+        let parent = self.ws.parent(path, comps, true)?;
         let err = |e| FileError::from_errno(path, e);
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         let tmp = format!("{INTERNAL_PREFIX}tmp-{}-{n}", std::process::id());
@@ -106,9 +185,18 @@ impl Files {
     /// Deletes a file, symlink, or directory tree.
     pub fn delete(&self, path: &str) -> Result<(), FileError> {
         let comps = components(path)?;
-        let name = *comps.last().unwrap();
         let mut known = self.known();
-        let parent = self.ws.parent(path, &comps, false)?;
+        self.delete_locked(&mut known, path, &comps)
+    }
+
+    fn delete_locked(
+        &self,
+        known: &mut Known,
+        path: &str,
+        comps: &[&str],
+    ) -> Result<(), FileError> {
+        let name = *comps.last().unwrap();
+        let parent = self.ws.parent(path, comps, false)?;
         let err = |e| FileError::from_errno(path, e);
         let st = fstatat(&parent, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(err)?;
         if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
@@ -116,7 +204,7 @@ impl Files {
         } else {
             unlinkat(&parent, name, UnlinkatFlags::NoRemoveDir).map_err(err)?;
         }
-        forget(&mut known, path);
+        forget(known, path);
         Ok(())
     }
 
@@ -346,6 +434,14 @@ fn remove_tree(parent: &OwnedFd, name: &str, depth: usize) -> nix::Result<()> {
         }
     }
     unlinkat(parent, name, UnlinkatFlags::RemoveDir)
+}
+
+/// The answer to a conditional write whose expectation no longer holds.
+fn changed(path: &str) -> FileError {
+    FileError {
+        code: ErrorCode::Changed,
+        message: format!("{path:?} changed in the sandbox since it was last synced"),
+    }
 }
 
 pub fn sha256(data: &[u8]) -> Sha256 {

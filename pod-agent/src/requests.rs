@@ -74,7 +74,22 @@ fn execute(daemon: &Daemon, request: Frame) -> Frame {
         Frame::Put { req, path, data } => {
             (req, files.put(&path, &data).map(|()| Frame::Ok { req }))
         }
+        Frame::PutIf {
+            req,
+            path,
+            expect,
+            data,
+        } => (
+            req,
+            files
+                .put_if(&path, expect.as_ref(), &data)
+                .map(|()| Frame::Ok { req }),
+        ),
         Frame::Delete { req, path } => (req, files.delete(&path).map(|()| Frame::Ok { req })),
+        Frame::DeleteIf { req, path, expect } => (
+            req,
+            files.delete_if(&path, &expect).map(|()| Frame::Ok { req }),
+        ),
         Frame::Move { req, from, to } => {
             (req, files.rename(&from, &to).map(|()| Frame::Ok { req }))
         }

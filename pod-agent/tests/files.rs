@@ -336,3 +336,111 @@ async fn the_agents_own_writes_are_not_reported() {
     let events = flushed_after(&mut c, |e| !e.is_empty()).await;
     assert_eq!(events, ["written mine.txt"]);
 }
+
+async fn put_if(c: &mut Client, path: &str, expect: Option<[u8; 32]>, data: &[u8]) -> Frame {
+    c.request(|req| Frame::PutIf {
+        req,
+        path: path.into(),
+        expect,
+        data: data.to_vec().into(),
+    })
+    .await
+}
+
+fn is_changed(frame: &Frame) -> bool {
+    matches!(
+        frame,
+        Frame::Error {
+            code: ErrorCode::Changed,
+            ..
+        }
+    )
+}
+
+/// `PutIf` and `DeleteIf` write only over what the client last saw; a file changed in the
+/// meantime (here behind the agent's back, before the watcher reported it) is left alone.
+#[tokio::test]
+async fn conditional_writes_never_overwrite_a_change_they_did_not_expect() {
+    let daemon = Daemon::start();
+    let mut c = daemon.client().await;
+    assert!(matches!(
+        c.request(|req| Frame::Watch { req }).await,
+        Frame::Ok { .. }
+    ));
+    // Create-only: refused where something is already there, a folder included.
+    assert!(matches!(
+        put_if(&mut c, "new/a.txt", None, b"one").await,
+        Frame::Ok { .. }
+    ));
+    assert!(is_changed(&put_if(&mut c, "new/a.txt", None, b"two").await));
+    assert!(is_changed(&put_if(&mut c, "new", None, b"two").await));
+    assert_eq!(std::fs::read(daemon.path("new/a.txt")).unwrap(), b"one");
+
+    // Replace what was expected: done, and (being the agent's own write) not reported.
+    let one = sha256(b"one");
+    assert!(matches!(
+        put_if(&mut c, "new/a.txt", Some(one), b"three").await,
+        Frame::Ok { .. }
+    ));
+    assert!(events_until_flushed(&mut c).await.is_empty());
+
+    // A change from the sandbox the client has not seen: nothing is written.
+    std::fs::write(daemon.path("new/a.txt"), "from the shell").unwrap();
+    let three = sha256(b"three");
+    assert!(is_changed(
+        &put_if(&mut c, "new/a.txt", Some(three), b"four").await
+    ));
+    assert_eq!(
+        std::fs::read(daemon.path("new/a.txt")).unwrap(),
+        b"from the shell"
+    );
+    let refused = c
+        .request(|req| Frame::DeleteIf {
+            req,
+            path: "new/a.txt".into(),
+            expect: three,
+        })
+        .await;
+    assert!(is_changed(&refused), "{}", short(&refused));
+    assert!(daemon.path("new/a.txt").exists());
+    // The shell's change is still reported.
+    let events = flushed_after(&mut c, |e| !e.is_empty()).await;
+    assert_eq!(events, ["written new/a.txt"]);
+
+    // Once seen, it can be replaced or deleted.
+    let shell = sha256(b"from the shell");
+    let deleted = c
+        .request(|req| Frame::DeleteIf {
+            req,
+            path: "new/a.txt".into(),
+            expect: shell,
+        })
+        .await;
+    assert!(matches!(deleted, Frame::Ok { .. }), "{}", short(&deleted));
+    assert!(!daemon.path("new/a.txt").exists());
+    let missing = c
+        .request(|req| Frame::DeleteIf {
+            req,
+            path: "new/a.txt".into(),
+            expect: shell,
+        })
+        .await;
+    assert!(
+        matches!(
+            missing,
+            Frame::Error {
+                code: ErrorCode::NotFound,
+                ..
+            }
+        ),
+        "{}",
+        short(&missing)
+    );
+    // A symlink is never what a conditional write expected.
+    std::os::unix::fs::symlink("/etc/passwd", daemon.path("link")).unwrap();
+    assert!(is_changed(&put_if(&mut c, "link", None, b"x").await));
+    assert!(is_changed(
+        &put_if(&mut c, "link", Some(sha256(b"x")), b"x").await
+    ));
+    assert!(daemon.path("link").is_symlink());
+}

@@ -218,6 +218,21 @@ impl Reader {
                 path: self.str("path")?,
                 data: self.bytes("data")?,
             },
+            kind::PUT_IF => Frame::PutIf {
+                req: self.u32("req")?,
+                path: self.str("path")?,
+                expect: if self.opt_flag("expect flag")? {
+                    Some(self.hash("expect")?)
+                } else {
+                    None
+                },
+                data: self.bytes("data")?,
+            },
+            kind::DELETE_IF => Frame::DeleteIf {
+                req: self.u32("req")?,
+                path: self.str("path")?,
+                expect: self.hash("expect")?,
+            },
             kind::DELETE => Frame::Delete {
                 req: self.u32("req")?,
                 path: self.str("path")?,

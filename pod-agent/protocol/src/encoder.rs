@@ -148,6 +148,28 @@ impl Writer<'_> {
                 self.str(path);
                 self.bytes(data);
             }
+            Frame::PutIf {
+                req,
+                path,
+                expect,
+                data,
+            } => {
+                self.u32(*req);
+                self.str(path);
+                match expect {
+                    None => self.u8(0),
+                    Some(sha) => {
+                        self.u8(1);
+                        self.out.extend_from_slice(sha);
+                    }
+                }
+                self.bytes(data);
+            }
+            Frame::DeleteIf { req, path, expect } => {
+                self.u32(*req);
+                self.str(path);
+                self.out.extend_from_slice(expect);
+            }
             Frame::Delete { req, path } | Frame::Read { req, path } => {
                 self.u32(*req);
                 self.str(path);

@@ -94,6 +94,22 @@ pub enum Frame {
         req: u32,
         path: String,
     },
+    /// `Put`, only if `path` still holds what the client last saw: the file whose content
+    /// hashes to `expect`, or nothing when `expect` is `None`. Otherwise nothing is written and
+    /// the answer is `Error{code: Changed}`. (Version 2.)
+    PutIf {
+        req: u32,
+        path: String,
+        expect: Option<Sha256>,
+        data: Bytes,
+    },
+    /// `Delete` of a file, only if its content still hashes to `expect`; otherwise
+    /// `Error{code: Changed}`. A missing file is `NotFound`. (Version 2.)
+    DeleteIf {
+        req: u32,
+        path: String,
+        expect: Sha256,
+    },
     Move {
         req: u32,
         from: String,
@@ -183,6 +199,8 @@ pub enum ErrorCode {
     BadStream,
     /// The terminal's shell could not be started.
     Spawn,
+    /// A `PutIf`/`DeleteIf` found the path changed since the client last saw it.
+    Changed,
     Other(u16),
 }
 
@@ -197,6 +215,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => 6,
             ErrorCode::BadStream => 7,
             ErrorCode::Spawn => 8,
+            ErrorCode::Changed => 9,
             ErrorCode::Other(n) => n,
         }
     }
@@ -211,6 +230,7 @@ impl ErrorCode {
             6 => ErrorCode::TooLarge,
             7 => ErrorCode::BadStream,
             8 => ErrorCode::Spawn,
+            9 => ErrorCode::Changed,
             n => ErrorCode::Other(n),
         }
     }
@@ -245,6 +265,8 @@ pub mod kind {
     pub const FILE_DELETED: u8 = 0x29;
     pub const WATCH_OVERFLOW: u8 = 0x2a;
     pub const FLUSH: u8 = 0x2b;
+    pub const PUT_IF: u8 = 0x2c;
+    pub const DELETE_IF: u8 = 0x2d;
     pub const QUERY_ACTIVITY: u8 = 0x30;
     pub const ACTIVITY: u8 = 0x31;
 }
@@ -281,6 +303,8 @@ impl Frame {
             Frame::FileDeleted { .. } => FILE_DELETED,
             Frame::WatchOverflow => WATCH_OVERFLOW,
             Frame::Flush { .. } => FLUSH,
+            Frame::PutIf { .. } => PUT_IF,
+            Frame::DeleteIf { .. } => DELETE_IF,
             Frame::QueryActivity { .. } => QUERY_ACTIVITY,
             Frame::Activity { .. } => ACTIVITY,
         }

@@ -9,7 +9,7 @@
 //! - [`io`]: [`FrameReader`] / [`FrameWriter`] over tokio streams, and [`client_handshake`].
 //! - [`error`]: [`DecodeError`] and [`EncodeError`].
 //!
-//! # Wire format (version 1)
+//! # Wire format (version 2)
 //!
 //! Every frame is `len: u32` (big-endian) followed by `len` bytes of *body*. The body starts
 //! with one byte, the frame type, followed by the frame's fields in the order listed below.
@@ -59,6 +59,8 @@
 //! | 0x29 | `FileDeleted`  | agent→    | path str                                                 |
 //! | 0x2a | `WatchOverflow`| agent→    | (none)                                                   |
 //! | 0x2b | `Flush`        | →agent    | req u32                                                  |
+//! | 0x2c | `PutIf`        | →agent    | req u32, path str, expect opt<hash>, data bytes (v2)     |
+//! | 0x2d | `DeleteIf`     | →agent    | req u32, path str, expect hash (v2)                      |
 //! | 0x30 | `QueryActivity`| →agent    | req u32                                                  |
 //! | 0x31 | `Activity`     | agent→    | req u32, last_input_ago_ms opt<u64>, busy bool, processes u32, terminals u32, attachments u32 |
 //!
@@ -97,6 +99,17 @@
 //! the client should reconcile with `List`. `Flush` is answered with `Ok` once every change
 //! made before it has been reported.
 //!
+//! # Conditional writes (version 2)
+//!
+//! A client that keeps a copy of the workspace elsewhere writes with `PutIf` / `DeleteIf`,
+//! naming what it believes the path holds. If a program in the sandbox changed the file in the
+//! meantime (its event may still be on the way), the agent writes nothing and answers
+//! `Error{code: Changed}` (9); the client then sends `Flush`, handles the reports, and decides
+//! again, so neither side's edit is overwritten unseen. The check and the write happen under
+//! the lock the watcher takes, so only a change in the microseconds between them can slip by.
+//! Version 2 is version 1 plus these two frames and that error code; a client that negotiated
+//! version 1 sends plain `Put` / `Delete`.
+//!
 //! Paths are relative, `/`-separated, UTF-8, and never contain `..`, `.` or empty components.
 
 pub mod decoder;
@@ -112,7 +125,7 @@ pub use frame::{ErrorCode, ExitStatus, Frame, ListEntry, Sha256};
 pub use io::{FrameReader, FrameWriter, HandshakeError, ReadError, client_handshake, negotiate};
 
 /// The protocol version this crate speaks best.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// The oldest protocol version this crate still speaks.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The largest allowed value of a frame's length prefix (type byte + fields).

@@ -1,5 +1,6 @@
 //! The bridge's file-sync connection to one sandbox's `pod-agent`: requests answered by `req`
-//! (put, delete, read, list, watch, flush, activity) and the stream of change events.
+//! (put, conditional put and delete, delete, read, list, watch, flush, activity) and the
+//! stream of change events.
 //!
 //! One task reads the connection. It completes each request's waiter and queues change events
 //! for the session's sync task, in the order the frames arrived, so after a `Flush` has been
@@ -132,6 +133,8 @@ pub struct AgentClient {
     waiters: Waiters,
     next_req: AtomicU32,
     reader: JoinHandle<()>,
+    /// The protocol version agreed in the hello (2 brings conditional writes).
+    version: u16,
 }
 
 impl Drop for AgentClient {
@@ -147,7 +150,7 @@ impl AgentClient {
         let mut reader = FrameReader::new(r);
         let mut writer = FrameWriter::new(w);
         let software = format!("terminal-bridge/{}", crate::VERSION);
-        tokio::time::timeout(
+        let (version, _) = tokio::time::timeout(
             REQUEST_TIMEOUT,
             client_handshake(&mut reader, &mut writer, &software),
         )
@@ -164,6 +167,7 @@ impl AgentClient {
                 waiters,
                 next_req: AtomicU32::new(1),
                 reader: task,
+                version,
             },
             Events { rx, queued },
         ))
@@ -206,6 +210,47 @@ impl AgentClient {
     pub async fn put(&self, path: &str, data: Bytes) -> Result<(), AgentError> {
         let path = path.to_owned();
         self.ok(|req| Frame::Put { req, path, data }).await
+    }
+
+    /// Writes `path` only if it holds what `expect` says (the file with that hash, or nothing):
+    /// else [`AgentError::Remote`] with [`ErrorCode::Changed`]. An agent that speaks only
+    /// protocol version 1 gets a plain `Put`.
+    pub async fn put_if(
+        &self,
+        path: &str,
+        expect: Option<Sha256>,
+        data: Bytes,
+    ) -> Result<(), AgentError> {
+        let path = path.to_owned();
+        if self.version < 2 {
+            return self.ok(|req| Frame::Put { req, path, data }).await;
+        }
+        self.ok(|req| Frame::PutIf {
+            req,
+            path,
+            expect,
+            data,
+        })
+        .await
+    }
+
+    /// Deletes the file `path` only if its content hashes to `expect`, else
+    /// [`ErrorCode::Changed`]; a missing file is not an error. Protocol version 1: a plain
+    /// `Delete`.
+    pub async fn delete_if(&self, path: &str, expect: Sha256) -> Result<(), AgentError> {
+        let path = path.to_owned();
+        let result = if self.version < 2 {
+            self.ok(|req| Frame::Delete { req, path }).await
+        } else {
+            self.ok(|req| Frame::DeleteIf { req, path, expect }).await
+        };
+        match result {
+            Err(AgentError::Remote {
+                code: ErrorCode::NotFound,
+                ..
+            }) => Ok(()),
+            other => other,
+        }
     }
 
     /// Deletes `path` (a file or a directory tree); a missing path is not an error.

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use agent_protocol::{ErrorCode, Sha256};
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -150,7 +151,23 @@ impl From<AgentError> for Failure {
 enum Step {
     Done(Decision),
     Retry,
+    /// A conditional write found the sandbox changed since its side was read; the agent's
+    /// report of that change is on the way.
+    Changed,
 }
+
+/// What a push into the sandbox did.
+enum Pushed {
+    Done,
+    /// The row vanished between two reads: decide again.
+    Vanished,
+    /// The sandbox's file was not what the push expected; nothing was written.
+    Changed,
+}
+
+/// How deep a conflict may nest (a change found while handling the reports that a change
+/// was found): past it the path is left to the next full reconcile.
+const MAX_NESTING: u8 = 2;
 
 struct SessionSync {
     session: Uuid,
@@ -162,6 +179,8 @@ struct SessionSync {
     base: HashMap<String, Rev>,
     /// A sync failed or events were lost: the next recheck lists the whole sandbox.
     dirty: bool,
+    /// Drains in progress because a conditional write found the sandbox changed.
+    nesting: u8,
     /// When an idle stop was last requested (it may be refused if a client came meanwhile);
     /// not asked again within the timeout.
     stop_requested: Option<Instant>,
@@ -207,6 +226,7 @@ pub async fn start(
         deferred: VecDeque::new(),
         base,
         dirty: false,
+        nesting: 0,
         stop_requested: None,
         activity_stamped: None,
     };
@@ -292,40 +312,44 @@ impl SessionSync {
         });
     }
 
-    async fn on_event(&mut self, event: AgentEvent) {
-        self.shared.touch(self.session);
-        match event {
-            AgentEvent::Written {
-                path,
-                size,
-                sha256,
-                content,
-                at,
-            } => {
-                let side = Side::Present {
+    /// One report of the agent. Boxed: handling it may drain further reports (see
+    /// [`Step::Changed`]), so this and [`Self::sync_path`] call each other.
+    fn on_event(&mut self, event: AgentEvent) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.shared.touch(self.session);
+            match event {
+                AgentEvent::Written {
+                    path,
+                    size,
                     sha256,
-                    size: Some(size),
                     content,
-                };
-                self.sync_path(&path, side, Some(at), false).await;
-            }
-            AgentEvent::Deleted { path, at } => {
-                self.sync_path(&path, Side::Absent, Some(at), false).await;
-            }
-            AgentEvent::Overflow => {
-                tracing::info!(session = %self.session, "watch overflow; listing the sandbox");
-                if let Err(message) = self.full_reconcile(false).await {
-                    self.fail(
-                        "",
-                        Failure {
-                            code: "agent_error",
-                            message,
-                            transient: true,
-                        },
-                    );
+                    at,
+                } => {
+                    let side = Side::Present {
+                        sha256,
+                        size: Some(size),
+                        content,
+                    };
+                    self.sync_path(&path, side, Some(at), false).await;
+                }
+                AgentEvent::Deleted { path, at } => {
+                    self.sync_path(&path, Side::Absent, Some(at), false).await;
+                }
+                AgentEvent::Overflow => {
+                    tracing::info!(session = %self.session, "watch overflow; listing the sandbox");
+                    if let Err(message) = self.full_reconcile(false).await {
+                        self.fail(
+                            "",
+                            Failure {
+                                code: "agent_error",
+                                message,
+                                transient: true,
+                            },
+                        );
+                    }
                 }
             }
-        }
+        })
     }
 
     /// Makes the agent report every change made so far, and handles those reports.
@@ -510,12 +534,18 @@ impl SessionSync {
                 .map_err(db_msg)?;
             let mut pushed = HashSet::new();
             for (path, rev, data) in rows {
-                match self.agent.put(&path, Bytes::from(data)).await {
+                let expect = sandbox.get(&path).and_then(|side| side.sha().copied());
+                match self.agent.put_if(&path, expect, Bytes::from(data)).await {
                     Ok(()) => {
                         Stats::add(&self.shared.stats.files_to_sandbox);
                         pushed.insert(path.clone());
                         bases.push((path, Some(rev)));
                     }
+                    // Changed since the listing: path by path below.
+                    Err(AgentError::Remote {
+                        code: ErrorCode::Changed,
+                        ..
+                    }) => {}
                     Err(e) => {
                         pushed.insert(path.clone());
                         self.fail(&path, e.into());
@@ -566,10 +596,20 @@ impl SessionSync {
         at: Option<Instant>,
         fresh: bool,
     ) -> Option<Decision> {
+        let mut side = side;
         for _ in 0..5 {
             match self.try_sync(path, &side, at, fresh).await {
                 Ok(Step::Done(decision)) => return Some(decision),
                 Ok(Step::Retry) => continue,
+                Ok(Step::Changed) if self.nesting < MAX_NESTING => {
+                    // A shell edit raced this write. Take the agent's reports up to now (that
+                    // edit's among them, merged as usual), then decide again from the base.
+                    self.nesting += 1;
+                    self.flush_and_drain().await;
+                    self.nesting -= 1;
+                    side = Side::of_base(self.base.get(path));
+                }
+                Ok(Step::Changed) => break,
                 Err(failure) => {
                     self.fail(path, failure);
                     return None;
@@ -612,19 +652,21 @@ impl SessionSync {
                     return Ok(Step::Retry);
                 }
             }
-            Decision::ToSandbox => {
-                if !self.push_to_sandbox(path).await? {
-                    return Ok(Step::Retry);
-                }
-            }
+            Decision::ToSandbox => match self.push_to_sandbox(path, side.sha()).await? {
+                Pushed::Done => {}
+                Pushed::Vanished => return Ok(Step::Retry),
+                Pushed::Changed => return Ok(Step::Changed),
+            },
             Decision::Conflict => {
                 let Some(data) = self.content_of(path, side).await? else {
                     return Ok(Step::Retry);
                 };
                 self.save_conflict_copy(path, &data).await?;
                 Stats::add(&self.shared.stats.conflicts);
-                if !self.push_to_sandbox(path).await? {
-                    return Ok(Step::Retry);
+                match self.push_to_sandbox(path, side.sha()).await? {
+                    Pushed::Done => {}
+                    Pushed::Vanished => return Ok(Step::Retry),
+                    Pushed::Changed => return Ok(Step::Changed),
                 }
             }
         }
@@ -743,24 +785,41 @@ impl SessionSync {
         }
     }
 
-    /// Writes PostgreSQL's current state of `path` into the sandbox; false if the row vanished
-    /// between two reads.
-    async fn push_to_sandbox(&mut self, path: &str) -> Result<bool, Failure> {
-        match self.shared.store.content(self.session, path).await? {
-            Some((rev, data)) => {
-                self.agent.put(path, Bytes::from(data)).await?;
-                self.set_base(path, Some(&rev)).await;
-            }
+    /// Writes PostgreSQL's current state of `path` into the sandbox, if the sandbox still holds
+    /// `expect` there (the hash of the file it was last seen with, or nothing).
+    async fn push_to_sandbox(
+        &mut self,
+        path: &str,
+        expect: Option<&Sha256>,
+    ) -> Result<Pushed, Failure> {
+        let written = match self.shared.store.content(self.session, path).await? {
+            Some((rev, data)) => self
+                .agent
+                .put_if(path, expect.copied(), Bytes::from(data))
+                .await
+                .map(|()| Some(rev)),
             None => {
                 if self.shared.store.file(self.session, path).await?.is_some() {
-                    return Ok(false);
+                    return Ok(Pushed::Vanished);
                 }
-                self.agent.delete(path).await?;
-                self.set_base(path, None).await;
+                match expect {
+                    Some(expect) => self.agent.delete_if(path, *expect).await,
+                    None => self.agent.delete(path).await,
+                }
+                .map(|()| None)
             }
-        }
+        };
+        let rev = match written {
+            Ok(rev) => rev,
+            Err(AgentError::Remote {
+                code: ErrorCode::Changed,
+                ..
+            }) => return Ok(Pushed::Changed),
+            Err(e) => return Err(e.into()),
+        };
+        self.set_base(path, rev.as_ref()).await;
         Stats::add(&self.shared.stats.files_to_sandbox);
-        Ok(true)
+        Ok(Pushed::Done)
     }
 
     /// Saves `data` (the sandbox's side of a conflict) under a fresh conflict-copy path, in

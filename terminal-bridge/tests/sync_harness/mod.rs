@@ -90,9 +90,19 @@ pub fn quiet_config() -> SyncConfig {
 
 impl Harness {
     pub async fn start(backend: Backend, config: SyncConfig) -> Harness {
+        Self::start_wrapped(backend, config, |runtime| runtime).await
+    }
+
+    /// [`Harness::start`] with the backend's runtime wrapped by `wrap`.
+    pub async fn start_wrapped(
+        backend: Backend,
+        config: SyncConfig,
+        wrap: impl FnOnce(Arc<dyn Runtime>) -> Arc<dyn Runtime>,
+    ) -> Harness {
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         let (db, client) = TestDb::migrated().await;
         let (place, runtime) = Place::start(backend).await;
+        let runtime = wrap(runtime);
         let mut harness = Harness {
             workspaces: new_workspaces(&db, runtime.clone(), config.clone()),
             db,

@@ -87,6 +87,28 @@ pub fn frames() -> Vec<Frame> {
             req: 5,
             path: "a".into(),
         },
+        Frame::PutIf {
+            req: 9,
+            path: "dir/new.txt".into(),
+            expect: None,
+            data: all_bytes(),
+        },
+        Frame::PutIf {
+            req: 10,
+            path: "b".into(),
+            expect: Some([0xab; 32]),
+            data: Bytes::new(),
+        },
+        Frame::DeleteIf {
+            req: 11,
+            path: "c/d".into(),
+            expect: [7; 32],
+        },
+        Frame::Error {
+            req: 12,
+            code: ErrorCode::Changed,
+            message: "changed".into(),
+        },
         Frame::Move {
             req: 6,
             from: "a".into(),
