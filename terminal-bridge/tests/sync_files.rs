@@ -201,6 +201,28 @@ async fn over_limit_shell_files_are_reported_not_saved(backend: Backend) {
         h.row(session, "keep.txt").await.unwrap(),
         (1, b"small".to_vec())
     );
+    // The next REST edit of that path does not overwrite the shell's unsaved file either: its
+    // push finds the file changed, and the merge reports it too large.
+    let rest_version = h.rest_write(session, "keep.txt", b"from the editor").await;
+    let error = h
+        .event(
+            Duration::from_secs(5),
+            "the push's SyncError",
+            |e| matches!(e, WorkspaceEvent::SyncError { path, .. } if path == "keep.txt"),
+        )
+        .await;
+    let WorkspaceEvent::SyncError { code, .. } = error else {
+        unreachable!()
+    };
+    assert_eq!(code, "file_too_large");
+    assert_eq!(
+        h.shell_read(session, "keep.txt").as_deref(),
+        Some(&[b'x'; 1001][..])
+    );
+    assert_eq!(
+        h.row(session, "keep.txt").await.unwrap(),
+        (rest_version, b"from the editor".to_vec())
+    );
 
     // Too many files: the fourth is refused.
     for name in ["b.txt", "c.txt"] {

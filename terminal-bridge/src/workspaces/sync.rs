@@ -604,10 +604,23 @@ impl SessionSync {
                 Ok(Step::Changed) if self.nesting < MAX_NESTING => {
                     // A shell edit raced this write. Take the agent's reports up to now (that
                     // edit's among them, merged as usual), then decide again from the base.
+                    let before = self.base.get(path).copied();
                     self.nesting += 1;
                     self.flush_and_drain().await;
                     self.nesting -= 1;
-                    side = Side::of_base(self.base.get(path));
+                    side = if self.base.get(path).copied() == before {
+                        // No report settled it (one was refused earlier, say for its size):
+                        // decide on what the sandbox holds now.
+                        match self.sandbox_side(path).await {
+                            Ok(side) => side,
+                            Err(failure) => {
+                                self.fail(path, failure);
+                                return None;
+                            }
+                        }
+                    } else {
+                        Side::of_base(self.base.get(path))
+                    };
                 }
                 Ok(Step::Changed) => break,
                 Err(failure) => {
@@ -671,6 +684,29 @@ impl SessionSync {
             }
         }
         Ok(Step::Done(decision))
+    }
+
+    /// What the sandbox holds at `path` right now, read from the agent.
+    async fn sandbox_side(&self, path: &str) -> Result<Side, Failure> {
+        match self.agent.read(path).await {
+            Ok((sha256, data)) => Ok(Side::Present {
+                sha256,
+                size: Some(data.len() as u64),
+                content: Some(data),
+            }),
+            Err(AgentError::Remote {
+                code: ErrorCode::NotFound,
+                ..
+            }) => Ok(Side::Absent),
+            Err(AgentError::Remote {
+                code: ErrorCode::TooLarge,
+                ..
+            }) => Err(Failure::limit(
+                "file_too_large",
+                format!("{path} in the sandbox is too large to save; it was left as it is"),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The sandbox's content of `path` (from the event, or read), within the size limit;
