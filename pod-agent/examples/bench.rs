@@ -4,7 +4,9 @@
 //! - output throughput of a PTY read directly, and of the same output through the agent
 //!   (shell -> PTY -> agent -> unix socket -> protocol client), and their ratio;
 //! - keystroke echo round trip (bash readline echoing one character), directly on a PTY and
-//!   through the agent, p50 / p99.
+//!   through the agent, p50 / p99;
+//! - a file write through the agent, plain `Put` against the conditional `PutIf` (which
+//!   hashes the file it replaces first), for a small and a large file.
 //!
 //! The agent runs in its own process (this example re-executed with `--daemon`), as in a
 //! sandbox.
@@ -56,6 +58,8 @@ async fn bench(bytes: u64) -> anyhow::Result<()> {
     }
     let direct_rtt = direct_echo().await?;
     let agent_rtt = agent_echo(&socket).await?;
+    let small = file_writes(&socket, 1024, 2000).await?;
+    let large = file_writes(&socket, 8 << 20, 40).await?;
     let _ = daemon.kill();
     let _ = daemon.wait();
 
@@ -79,7 +83,57 @@ async fn bench(bytes: u64) -> anyhow::Result<()> {
         pct(&agent_rtt, 50),
         pct(&agent_rtt, 99)
     );
+    println!("File write round trip, p50 (Put and PutIf interleaved)");
+    for (label, (put, put_if)) in [("1 KiB ", small), ("8 MiB ", large)] {
+        println!(
+            "  {label}  Put {put:8} µs   PutIf {put_if:8} µs   ratio {:.2}",
+            put_if as f64 / put.max(1) as f64
+        );
+    }
     Ok(())
+}
+
+/// p50 µs of writing `size` bytes over the same file `count` times with `Put`, and with
+/// `PutIf` naming the file's current hash, one of each in turn.
+async fn file_writes(socket: &Path, size: usize, count: u32) -> anyhow::Result<(u128, u128)> {
+    let (r, w) = UnixStream::connect(socket).await?.into_split();
+    let mut reader = FrameReader::new(r);
+    let mut writer = FrameWriter::new(w);
+    client_handshake(&mut reader, &mut writer, "bench").await?;
+    let data = bytes::Bytes::from(vec![b'q'; size]);
+    let expect = pod_agent::files::sha256(&data);
+    let path = format!("bench-{size}.bin");
+    let (mut plain, mut conditional) = (Vec::new(), Vec::new());
+    for req in 0..count {
+        for (frame, samples) in [
+            (
+                Frame::Put {
+                    req,
+                    path: path.clone(),
+                    data: data.clone(),
+                },
+                &mut plain,
+            ),
+            (
+                Frame::PutIf {
+                    req,
+                    path: path.clone(),
+                    expect: Some(expect),
+                    data: data.clone(),
+                },
+                &mut conditional,
+            ),
+        ] {
+            let start = Instant::now();
+            writer.send(&frame).await?;
+            match reader.read_frame().await? {
+                Some(Frame::Ok { .. }) => {}
+                other => anyhow::bail!("a write failed: {other:?}"),
+            }
+            samples.push(start.elapsed().as_micros());
+        }
+    }
+    Ok((pct(&plain, 50), pct(&conditional, 50)))
 }
 
 fn start_daemon(workspace: &Path, socket: &Path) -> anyhow::Result<Child> {
