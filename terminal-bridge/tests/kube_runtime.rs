@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::term::{Agent, Term};
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
 use terminal_bridge::runtime::kube::KubeRuntime;
@@ -387,15 +386,7 @@ async fn list_finds_the_managed_pods_only() {
         fx.rt.ensure(*session).await.unwrap();
     }
     // A pod of someone else in the namespace.
-    let other: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "unrelated", "labels": {"app": "other"}},
-        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
-    }))
-    .unwrap();
-    fx.pods()
-        .create(&PostParams::default(), &other)
-        .await
-        .unwrap();
+    fx.create_foreign_pod(json!({"app": "other"})).await;
     let listed = fx.rt.list().await.unwrap();
     sessions.sort();
     assert_eq!(
@@ -604,6 +595,17 @@ fn runtime_where(fx: &Fixture, change: impl FnOnce(&mut KubeSettings)) -> KubeRu
     KubeRuntime::new(settings, ClientSource::Config(config))
 }
 
+/// GETs of the session's pod so far (polls, and the look before a create).
+fn pod_gets(fx: &Fixture, session: Uuid) -> usize {
+    let prefix = format!("GET /api/v1/namespaces/{NS}/pods/ws-{session}");
+    fx.fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with(&prefix))
+        .count()
+}
+
+/// Watch requests on the session's pod so far.
 fn watches(fx: &Fixture, session: Uuid) -> usize {
     let selector = format!("fieldSelector=metadata.name%3Dws-{session}");
     fx.fake
@@ -627,12 +629,7 @@ async fn a_starting_pod_is_watched_not_polled() {
     let sandbox = ensure.expect("ready long before the next poll").unwrap();
     assert!(sandbox.created);
     assert!(watches(&fx, session) >= 1, "{:?}", fx.fake.requests());
-    let gets = fx
-        .fake
-        .requests()
-        .iter()
-        .filter(|r| r.starts_with(&format!("GET /api/v1/namespaces/{NS}/pods/ws-{session}")))
-        .count();
+    let gets = pod_gets(&fx, session);
     assert_eq!(
         gets,
         1,
@@ -677,12 +674,7 @@ async fn when_watching_fails_the_waits_poll_instead() {
     rt.stop(session).await.unwrap();
     assert!(rt.ensure(session).await.unwrap().created);
     assert!(watches(&fx, session) >= 2, "it tried to watch");
-    let gets = fx
-        .fake
-        .requests()
-        .iter()
-        .filter(|r| r.starts_with(&format!("GET /api/v1/namespaces/{NS}/pods/ws-{session}")))
-        .count();
+    let gets = pod_gets(&fx, session);
     assert!(gets >= 6, "it polled instead: {:?}", fx.fake.requests());
     let mut term = Term::open(&rt, session, "main").await;
     assert!(

@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 use common::term::Term;
 
 use common::kube::{Fixture, NS, eventually, live_pods, ready_warm, runtime_with_pool};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::PostParams;
 use serde_json::json;
 use terminal_bridge::runtime::{ReapReason, Runtime, RuntimeError};
 use test_support::Fate;
@@ -26,15 +24,7 @@ async fn the_reaper_removes_ended_stale_and_unknown_pods_only() {
     for session in [good, failed, stale, unknown, watched, fresh_unknown] {
         fx.rt.ensure(session).await.unwrap();
     }
-    let other: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "unrelated"},
-        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
-    }))
-    .unwrap();
-    fx.pods()
-        .create(&PostParams::default(), &other)
-        .await
-        .unwrap();
+    fx.create_foreign_pod(json!({})).await;
     fx.fake.update_pod(NS, &format!("ws-{failed}"), |pod| {
         pod["status"]["phase"] = json!("Failed");
     });

@@ -35,6 +35,19 @@ impl Fixture {
         Api::namespaced(kube::Client::try_from(config).unwrap(), NS)
     }
 
+    /// Creates the pod `unrelated` with `labels`, as someone else sharing the namespace would.
+    pub async fn create_foreign_pod(&self, labels: Value) {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "unrelated", "labels": labels},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        }))
+        .unwrap();
+        self.pods()
+            .create(&kube::api::PostParams::default(), &pod)
+            .await
+            .unwrap();
+    }
+
     pub fn pod(&self, session: Uuid) -> Value {
         self.fake
             .pod(NS, &format!("ws-{session}"))
