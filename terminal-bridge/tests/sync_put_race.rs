@@ -16,8 +16,9 @@ use std::task::{Context, Poll, ready};
 
 use agent_protocol::{Frame, decode, encode_to_vec};
 use bytes::BytesMut;
+use common::hooked::Hooked;
 use sync_harness::{Backend, Harness, eventually, on_each_backend, quiet_config};
-use terminal_bridge::runtime::{AgentStream, Runtime, RuntimeError, Sandbox};
+use terminal_bridge::runtime::AgentStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use uuid::Uuid;
 
@@ -34,37 +35,6 @@ struct Shot {
 }
 
 type Trigger = Arc<Mutex<Option<Shot>>>;
-
-/// The backend's runtime, with every agent stream tapped.
-struct Tapped {
-    inner: Arc<dyn Runtime>,
-    trigger: Trigger,
-}
-
-#[async_trait::async_trait]
-impl Runtime for Tapped {
-    fn name(&self) -> &'static str {
-        "tapped"
-    }
-    async fn ensure(&self, session: Uuid) -> Result<Sandbox, RuntimeError> {
-        self.inner.ensure(session).await
-    }
-    async fn connect(&self, session: Uuid) -> Result<AgentStream, RuntimeError> {
-        let inner = self.inner.connect(session).await?;
-        Ok(Box::pin(Tap {
-            inner,
-            incoming: BytesMut::new(),
-            outgoing: Vec::new(),
-            trigger: self.trigger.clone(),
-        }))
-    }
-    async fn stop(&self, session: Uuid) -> Result<(), RuntimeError> {
-        self.inner.stop(session).await
-    }
-    async fn list(&self) -> Result<Vec<Sandbox>, RuntimeError> {
-        self.inner.list().await
-    }
-}
 
 /// Passes frames through whole, firing the trigger before the frame that writes its path.
 struct Tap {
@@ -139,9 +109,13 @@ async fn start(backend: Backend) -> (Harness, Trigger, Uuid) {
     let trigger = Trigger::default();
     let shared = trigger.clone();
     let h = Harness::start_wrapped(backend, quiet_config(), move |inner| {
-        Arc::new(Tapped {
-            inner,
-            trigger: shared,
+        Hooked::runtime(inner, move |stream| {
+            Box::pin(Tap {
+                inner: stream,
+                incoming: BytesMut::new(),
+                outgoing: Vec::new(),
+                trigger: shared.clone(),
+            })
         })
     })
     .await;

@@ -6,14 +6,14 @@ mod common;
 use std::time::Duration;
 
 use common::backend::{Backend, on_each_backend};
+use common::hooked::Hooked;
 use common::ws::{Bridge, PATIENCE, WsClient, close_code, metric, number_after};
 use futures_util::SinkExt;
 use serde_json::json;
-use terminal_bridge::runtime::{AgentStream, Runtime, RuntimeError, Sandbox};
+use terminal_bridge::runtime::{AgentStream, Runtime};
 use terminal_bridge::ws::WsConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::Message;
-use uuid::Uuid;
 
 on_each_backend! {
     losing_the_agent_is_reported_and_the_next_open_reconnects,
@@ -319,39 +319,6 @@ async fn a_sandbox_that_cannot_start_is_reported_and_the_socket_stays_usable() {
     );
 }
 
-/// The process runtime, but the first agent connection it hands out (the session layer's
-/// sync connection) reports its end 3 s late, as an exec stream through an API server may.
-struct LateNews {
-    inner: std::sync::Arc<terminal_bridge::runtime::process::ProcessRuntime>,
-    delayed: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Runtime for LateNews {
-    fn name(&self) -> &'static str {
-        "late-news"
-    }
-    async fn ensure(&self, session: Uuid) -> Result<Sandbox, RuntimeError> {
-        self.inner.ensure(session).await
-    }
-    async fn connect(&self, session: Uuid) -> Result<AgentStream, RuntimeError> {
-        let stream = self.inner.connect(session).await?;
-        if self.delayed.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return Ok(stream);
-        }
-        Ok(Box::pin(LateEnd {
-            inner: stream,
-            end: None,
-        }))
-    }
-    async fn stop(&self, session: Uuid) -> Result<(), RuntimeError> {
-        self.inner.stop(session).await
-    }
-    async fn list(&self) -> Result<Vec<Sandbox>, RuntimeError> {
-        self.inner.list().await
-    }
-}
-
 /// A stream whose end (EOF or a read error) is reported 3 s after it happened.
 struct LateEnd {
     inner: AgentStream,
@@ -404,10 +371,17 @@ impl AsyncWrite for LateEnd {
 /// sandbox, not answer "not running" because the session layer still thinks it watches one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_right_after_the_sandbox_vanished_starts_a_new_one() {
+    // The first agent connection handed out is the session layer's sync connection.
+    let delayed = std::sync::atomic::AtomicBool::new(false);
     let bridge = Bridge::start_wrapped(WsConfig::default(), |inner| {
-        std::sync::Arc::new(LateNews {
-            inner,
-            delayed: Default::default(),
+        Hooked::runtime(inner, move |stream| {
+            if delayed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return stream;
+            }
+            Box::pin(LateEnd {
+                inner: stream,
+                end: None,
+            })
         })
     })
     .await;

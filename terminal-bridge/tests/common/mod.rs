@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod backend;
+pub mod hooked;
 pub mod kube;
 pub mod term;
 pub mod ws;
