@@ -673,7 +673,9 @@ async fn when_watching_fails_the_waits_poll_instead() {
     assert!(rt.ensure(session).await.unwrap().created);
     rt.stop(session).await.unwrap();
     assert!(rt.ensure(session).await.unwrap().created);
-    assert!(watches(&fx, session) >= 2, "it tried to watch");
+    // One attempt per wait (ready, gone, ready): a refusal is not asked again at every poll.
+    let tried = watches(&fx, session);
+    assert!((2..=3).contains(&tried), "{tried} watch attempts");
     let gets = pod_gets(&fx, session);
     assert!(gets >= 6, "it polled instead: {:?}", fx.fake.requests());
     let mut term = Term::open(&rt, session, "main").await;

@@ -40,6 +40,8 @@ pub struct PodWatch<'a> {
     version: String,
     fallback: Duration,
     events: Option<BoxStream<'static, Result<WatchEvent<Pod>, kube::Error>>>,
+    /// The API server refused to watch (RBAC without `watch`, say): only poll from now on.
+    refused: bool,
 }
 
 impl<'a> PodWatch<'a> {
@@ -52,6 +54,7 @@ impl<'a> PodWatch<'a> {
             version: pod.metadata.resource_version.clone().unwrap_or_default(),
             fallback,
             events: None,
+            refused: false,
         }
     }
 
@@ -61,7 +64,7 @@ impl<'a> PodWatch<'a> {
             if Instant::now() >= deadline {
                 return Ok(Seen::Nothing);
             }
-            if self.events.is_none() && !self.open(deadline).await {
+            if self.events.is_none() && (self.refused || !self.open(deadline).await) {
                 return self.poll(deadline).await;
             }
             let events = self.events.as_mut().expect("opened above");
@@ -113,6 +116,8 @@ impl<'a> PodWatch<'a> {
             }
             Err(err) => {
                 tracing::debug!(pod = %self.name, "cannot watch: {err}; polling");
+                // Refusals stay refusals; anything else may pass next time.
+                self.refused = matches!(api::code(&err), Some(401 | 403 | 405));
                 false
             }
         }
