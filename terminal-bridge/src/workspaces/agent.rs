@@ -393,9 +393,26 @@ async fn read_loop(
 mod tests {
     use super::*;
 
-    /// A scripted agent on the other end of an in-memory stream: answers the hello, then runs
-    /// `script` with its reader and writer.
+    /// A scripted agent on the other end of an in-memory stream: answers the hello (protocol
+    /// version 1), then runs `script` with its reader and writer.
     async fn with_fake_agent<F, Fut>(script: F) -> (AgentClient, Events, JoinHandle<()>)
+    where
+        F: FnOnce(
+                FrameReader<ReadHalf<tokio::io::DuplexStream>>,
+                FrameWriter<WriteHalf<tokio::io::DuplexStream>>,
+            ) -> Fut
+            + Send
+            + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        with_fake_agent_speaking(1, script).await
+    }
+
+    /// [`with_fake_agent`], answering the hello with protocol `version`.
+    async fn with_fake_agent_speaking<F, Fut>(
+        version: u16,
+        script: F,
+    ) -> (AgentClient, Events, JoinHandle<()>)
     where
         F: FnOnce(
                 FrameReader<ReadHalf<tokio::io::DuplexStream>>,
@@ -413,8 +430,8 @@ mod tests {
                 panic!("no hello")
             };
             w.send(&Frame::Hello {
-                min_version: 1,
-                max_version: 1,
+                min_version: version,
+                max_version: version,
                 software: "fake".into(),
             })
             .await
@@ -461,6 +478,53 @@ mod tests {
         );
         // Deleting what is not there is fine.
         client.delete("b").await.unwrap();
+    }
+
+    /// Conditional writes go out as `PutIf` / `DeleteIf` to an agent that speaks version 2,
+    /// and as plain `Put` / `Delete` to one that speaks only version 1.
+    #[tokio::test]
+    async fn conditional_writes_follow_the_negotiated_version() {
+        for version in [1, 2] {
+            let (seen_tx, mut seen) = mpsc::unbounded_channel();
+            let (client, _events, _agent) =
+                with_fake_agent_speaking(version, move |mut r, mut w| async move {
+                    while let Ok(Some(frame)) = r.read_frame().await {
+                        let req = match &frame {
+                            Frame::Put { req, .. }
+                            | Frame::PutIf { req, .. }
+                            | Frame::Delete { req, .. }
+                            | Frame::DeleteIf { req, .. } => *req,
+                            other => panic!("unexpected {other:?}"),
+                        };
+                        seen_tx.send(frame).unwrap();
+                        w.send(&Frame::Ok { req }).await.unwrap();
+                    }
+                })
+                .await;
+            client
+                .put_if("a", Some([3; 32]), Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+            client.delete_if("a", [4; 32]).await.unwrap();
+            let put = seen.recv().await.unwrap();
+            let delete = seen.recv().await.unwrap();
+            match version {
+                1 => {
+                    assert!(matches!(put, Frame::Put { .. }), "{put:?}");
+                    assert!(matches!(delete, Frame::Delete { .. }), "{delete:?}");
+                }
+                _ => {
+                    assert!(
+                        matches!(put, Frame::PutIf { expect: Some(e), .. } if e == [3; 32]),
+                        "{put:?}"
+                    );
+                    assert!(
+                        matches!(delete, Frame::DeleteIf { expect, .. } if expect == [4; 32]),
+                        "{delete:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[tokio::test]
