@@ -237,6 +237,7 @@ impl Connection {
             | Frame::PutIf { .. }
             | Frame::Delete { .. }
             | Frame::DeleteIf { .. }
+            | Frame::MakeDir { .. }
             | Frame::Move { .. }
             | Frame::Read { .. }
             | Frame::List { .. }

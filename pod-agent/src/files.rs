@@ -17,7 +17,7 @@ use agent_protocol::{ErrorCode, ListEntry, Sha256};
 use nix::dir::{Dir, Type};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat, renameat};
-use nix::sys::stat::{Mode, SFlag, fchmod, fstat, fstatat};
+use nix::sys::stat::{Mode, SFlag, fchmod, fstat, fstatat, mkdirat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 use sha2::Digest;
 
@@ -205,6 +205,27 @@ impl Files {
             unlinkat(&parent, name, UnlinkatFlags::NoRemoveDir).map_err(err)?;
         }
         forget(known, path);
+        Ok(())
+    }
+
+    /// Creates the directory `path` and its missing parents; an existing directory is fine,
+    /// anything else at the path is an error.
+    pub fn make_dir(&self, path: &str) -> Result<(), FileError> {
+        let comps = components(path)?;
+        let name = *comps.last().unwrap();
+        let parent = self.ws.parent(path, &comps, true)?;
+        let err = |e| FileError::from_errno(path, e);
+        match mkdirat(&parent, name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(err(e)),
+        }
+        let st = fstatat(&parent, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(err)?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
+            return Err(FileError {
+                code: ErrorCode::Io,
+                message: format!("{path:?}: something other than a directory is there"),
+            });
+        }
         Ok(())
     }
 

@@ -86,6 +86,7 @@ fn execute(daemon: &Daemon, request: Frame) -> Frame {
                 .map(|()| Frame::Ok { req }),
         ),
         Frame::Delete { req, path } => (req, files.delete(&path).map(|()| Frame::Ok { req })),
+        Frame::MakeDir { req, path } => (req, files.make_dir(&path).map(|()| Frame::Ok { req })),
         Frame::DeleteIf { req, path, expect } => (
             req,
             files.delete_if(&path, &expect).map(|()| Frame::Ok { req }),

@@ -444,3 +444,39 @@ async fn conditional_writes_never_overwrite_a_change_they_did_not_expect() {
     ));
     assert!(daemon.path("link").is_symlink());
 }
+
+/// `MakeDir` makes a directory and its parents (an empty folder made in the editor), is
+/// idempotent, refuses a file in the way, and never leaves the workspace.
+#[tokio::test]
+async fn make_dir_creates_folders_only_inside() {
+    let daemon = Daemon::start();
+    let mut c = daemon.client().await;
+    let make = |path: &str| {
+        let path = path.to_owned();
+        move |req| Frame::MakeDir { req, path }
+    };
+    for _ in 0..2 {
+        let made = c.request(make("data/raw/2026")).await;
+        assert!(matches!(made, Frame::Ok { .. }), "{}", short(&made));
+    }
+    assert!(daemon.path("data/raw/2026").is_dir());
+    put(&mut c, "notes.txt", b"x".to_vec()).await;
+    let refused = c.request(make("notes.txt")).await;
+    assert!(
+        matches!(
+            refused,
+            Frame::Error {
+                code: ErrorCode::Io,
+                ..
+            }
+        ),
+        "{}",
+        short(&refused)
+    );
+    assert!(daemon.path("notes.txt").is_file());
+    assert_refused(&c.request(make("../outside")).await, "a parent path");
+    std::os::unix::fs::symlink("/tmp", daemon.path("escape")).unwrap();
+    let escaped = c.request(make("escape/made-by-agent")).await;
+    assert!(!matches!(escaped, Frame::Ok { .. }), "{}", short(&escaped));
+    assert!(!std::path::Path::new("/tmp/made-by-agent").exists());
+}

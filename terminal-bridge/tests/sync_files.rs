@@ -16,6 +16,7 @@ on_each_backend! {
     over_limit_shell_files_are_reported_not_saved,
     a_shell_edit_racing_a_rest_write_keeps_both,
     files_beyond_the_event_content_cap_are_read,
+    empty_folders_made_through_rest_are_in_the_sandbox,
 }
 
 /// Within how long a shell edit must be in PostgreSQL (and announced).
@@ -334,5 +335,56 @@ async fn files_beyond_the_event_content_cap_are_read(backend: Backend) {
     )
     .await;
     assert_eq!(h.row(session, "big.bin").await.unwrap().1, big);
+    h.shut_down().await;
+}
+
+/// A folder made in the editor holds no file yet: the sandbox gets the directory anyway, when
+/// it starts and while it runs; a file in the way is reported, not overwritten.
+async fn empty_folders_made_through_rest_are_in_the_sandbox(backend: Backend) {
+    let mut h = Harness::start(backend, quiet_config()).await;
+    let session = h.session().await;
+    h.rest_folder(session, "data/raw").await;
+    h.rest_write(session, "src/main.py", b"print(1)\n").await;
+    h.workspaces.activate(session).await.unwrap();
+    assert!(
+        h.dir(session).join("data/raw").is_dir(),
+        "made at the start"
+    );
+    assert!(h.dir(session).join("src/main.py").is_file());
+
+    h.rest_folder(session, "models/v1").await;
+    eventually("the new folder in the sandbox", || async {
+        h.dir(session).join("models/v1").is_dir().then_some(())
+    })
+    .await;
+
+    h.shell_write(session, "notes", b"a file, not a folder");
+    eventually("the shell file saved", || async {
+        h.row(session, "notes").await
+    })
+    .await;
+    h.client
+        .execute(
+            "delete from workspace_items where session_id = $1 and path = 'notes'",
+            &[&session],
+        )
+        .await
+        .unwrap();
+    h.rest_folder(session, "notes").await;
+    let error = h
+        .event(
+            Duration::from_secs(5),
+            "the folder's SyncError",
+            |e| matches!(e, WorkspaceEvent::SyncError { path, .. } if path == "notes"),
+        )
+        .await;
+    let WorkspaceEvent::SyncError { code, .. } = error else {
+        unreachable!()
+    };
+    assert_eq!(code, "conflict");
+    assert_eq!(
+        h.shell_read(session, "notes").as_deref(),
+        Some(&b"a file, not a folder"[..])
+    );
     h.shut_down().await;
 }

@@ -233,6 +233,10 @@ impl Reader {
                 path: self.str("path")?,
                 expect: self.hash("expect")?,
             },
+            kind::MAKE_DIR => Frame::MakeDir {
+                req: self.u32("req")?,
+                path: self.str("path")?,
+            },
             kind::DELETE => Frame::Delete {
                 req: self.u32("req")?,
                 path: self.str("path")?,

@@ -170,7 +170,9 @@ impl Writer<'_> {
                 self.str(path);
                 self.out.extend_from_slice(expect);
             }
-            Frame::Delete { req, path } | Frame::Read { req, path } => {
+            Frame::Delete { req, path }
+            | Frame::Read { req, path }
+            | Frame::MakeDir { req, path } => {
                 self.u32(*req);
                 self.str(path);
             }

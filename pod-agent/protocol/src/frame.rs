@@ -103,6 +103,12 @@ pub enum Frame {
         expect: Option<Sha256>,
         data: Bytes,
     },
+    /// Create the directory `path` and its missing parents; an existing directory is fine.
+    /// (Version 2.)
+    MakeDir {
+        req: u32,
+        path: String,
+    },
     /// `Delete` of a file, only if its content still hashes to `expect`; otherwise
     /// `Error{code: Changed}`. A missing file is `NotFound`. (Version 2.)
     DeleteIf {
@@ -267,6 +273,7 @@ pub mod kind {
     pub const FLUSH: u8 = 0x2b;
     pub const PUT_IF: u8 = 0x2c;
     pub const DELETE_IF: u8 = 0x2d;
+    pub const MAKE_DIR: u8 = 0x2e;
     pub const QUERY_ACTIVITY: u8 = 0x30;
     pub const ACTIVITY: u8 = 0x31;
 }
@@ -305,6 +312,7 @@ impl Frame {
             Frame::Flush { .. } => FLUSH,
             Frame::PutIf { .. } => PUT_IF,
             Frame::DeleteIf { .. } => DELETE_IF,
+            Frame::MakeDir { .. } => MAKE_DIR,
             Frame::QueryActivity { .. } => QUERY_ACTIVITY,
             Frame::Activity { .. } => ACTIVITY,
         }

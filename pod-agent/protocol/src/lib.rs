@@ -61,6 +61,7 @@
 //! | 0x2b | `Flush`        | →agent    | req u32                                                  |
 //! | 0x2c | `PutIf`        | →agent    | req u32, path str, expect opt<hash>, data bytes (v2)     |
 //! | 0x2d | `DeleteIf`     | →agent    | req u32, path str, expect hash (v2)                      |
+//! | 0x2e | `MakeDir`      | →agent    | req u32, path str (v2)                                   |
 //! | 0x30 | `QueryActivity`| →agent    | req u32                                                  |
 //! | 0x31 | `Activity`     | agent→    | req u32, last_input_ago_ms opt<u64>, busy bool, processes u32, terminals u32, attachments u32 |
 //!
@@ -107,8 +108,9 @@
 //! `Error{code: Changed}` (9); the client then sends `Flush`, handles the reports, and decides
 //! again, so neither side's edit is overwritten unseen. The check and the write happen under
 //! the lock the watcher takes, so only a change in the microseconds between them can slip by.
-//! Version 2 is version 1 plus these two frames and that error code; a client that negotiated
-//! version 1 sends plain `Put` / `Delete`.
+//! Version 2 is version 1 plus these two frames, that error code, and `MakeDir` (a directory
+//! and its missing parents, for folders that hold no file yet); a client that negotiated
+//! version 1 sends plain `Put` / `Delete` and no `MakeDir`.
 //!
 //! Paths are relative, `/`-separated, UTF-8, and never contain `..`, `.` or empty components.
 

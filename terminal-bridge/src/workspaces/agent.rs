@@ -1,5 +1,6 @@
 //! The bridge's file-sync connection to one sandbox's `pod-agent`: requests answered by `req`
-//! (put, conditional put and delete, delete, read, list, watch, flush, activity) and the
+//! (put, conditional put and delete, delete, make a directory, read, list, watch, flush,
+//! activity) and the
 //! stream of change events.
 //!
 //! One task reads the connection. It completes each request's waiter and queues change events
@@ -251,6 +252,16 @@ impl AgentClient {
             }) => Ok(()),
             other => other,
         }
+    }
+
+    /// Creates the directory `path` and its parents. An agent that speaks only protocol
+    /// version 1 cannot; nothing is done there (its folders appear with their first file).
+    pub async fn make_dir(&self, path: &str) -> Result<(), AgentError> {
+        if self.version < 2 {
+            return Ok(());
+        }
+        let path = path.to_owned();
+        self.ok(|req| Frame::MakeDir { req, path }).await
     }
 
     /// Deletes `path` (a file or a directory tree); a missing path is not an error.

@@ -237,6 +237,23 @@ impl Store {
             .collect()
     }
 
+    /// The folders that hold nothing (made empty through REST), by path.
+    pub async fn empty_folders(&self, session: Uuid) -> DbResult<Vec<String>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "select w.path from workspace_items w \
+                 where w.session_id = $1 and w.kind = 'folder' and not exists ( \
+                   select 1 from workspace_items c \
+                   where c.session_id = w.session_id and c.parent_path = w.path) \
+                 order by w.path",
+                &[&session],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// One file's revision, `None` if absent (or a folder).
     pub async fn file(&self, session: Uuid, path: &str) -> DbResult<Option<Rev>> {
         let row = self

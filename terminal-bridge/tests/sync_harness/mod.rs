@@ -53,6 +53,21 @@ const REST_UPSERT_SQL: &str = "with ancestors as (\
     from (select * from folders union all select * from f) c) \
     select version, (select count(*) from notified) as notified from f";
 
+/// The REST component's folder creation (api-components/workspace/src/folder.rs), the notify
+/// macro expanded: the folder and its missing parents, each notified.
+const REST_FOLDER_SQL: &str = "with ancestors as (\
+    select array_to_string((string_to_array($2::text, '/'))[1:n], '/') as path \
+    from generate_series(1, cardinality(string_to_array($2::text, '/'))) as n), \
+    blocked as (select w.path from workspace_items w where w.session_id = $1::uuid \
+    and w.kind = 'file' and w.path in (select path from ancestors)), \
+    ins as (insert into workspace_items (session_id, path, parent_path, kind) \
+    select $1::uuid, a.path, nullif(regexp_replace(a.path, '/?[^/]*$', ''), ''), 'folder' \
+    from ancestors a where not exists (select 1 from blocked) \
+    on conflict (session_id, path) do nothing returning session_id, path, version, kind), \
+    notified as (select pg_notify('workspace_item_changed', json_build_object('session', \
+    session_id, 'path', path, 'version', version, 'kind', kind, 'deleted', false)::text) \
+    from ins) select (select count(*) from notified)";
+
 /// The REST component's delete of a file (recursive for a folder), notifying each row.
 const REST_DELETE_SQL: &str = "with d as (delete from workspace_items w where w.session_id = $1::uuid \
     and (w.path = $2::text or starts_with(w.path, $2::text || '/')) \
@@ -171,6 +186,14 @@ impl Harness {
             .await
             .unwrap()
             .get(0)
+    }
+
+    /// A folder made through REST (with its missing parents).
+    pub async fn rest_folder(&self, session: Uuid, path: &str) {
+        self.client
+            .query_one(REST_FOLDER_SQL, &[&session, &path])
+            .await
+            .unwrap();
     }
 
     pub async fn rest_delete(&self, session: Uuid, path: &str) {

@@ -99,6 +99,10 @@ pub fn frames() -> Vec<Frame> {
             expect: Some([0xab; 32]),
             data: Bytes::new(),
         },
+        Frame::MakeDir {
+            req: 13,
+            path: "data/raw".into(),
+        },
         Frame::DeleteIf {
             req: 11,
             path: "c/d".into(),

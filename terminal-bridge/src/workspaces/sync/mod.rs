@@ -23,7 +23,9 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use uuid::Uuid;
 
-use super::agent::{AgentClient, AgentEvent, Events};
+use agent_protocol::ErrorCode;
+
+use super::agent::{AgentClient, AgentError, AgentEvent, Events};
 use super::merge::Rev;
 use super::{Shared, StopReason, WorkspaceEvent};
 use crate::runtime::{AgentStream, Sandbox};
@@ -292,6 +294,8 @@ impl SessionSync {
             if change.folder {
                 if change.deleted {
                     self.remove_folder(&change.path).await;
+                } else {
+                    self.make_dir(&change.path).await;
                 }
             } else {
                 let side = Side::of_base(self.base.get(&change.path));
@@ -299,6 +303,25 @@ impl SessionSync {
             }
             let version = if change.deleted { None } else { change.version };
             self.file_changed(&change.path, version, &change.origin);
+        }
+    }
+
+    /// A folder made through REST: the directory too. A file in the way is a conflict
+    /// (reported, not retried: the file's own sync reports it as well).
+    pub(super) async fn make_dir(&mut self, path: &str) {
+        match self.agent.make_dir(path).await {
+            Ok(()) => {}
+            Err(AgentError::Remote {
+                code: ErrorCode::Io,
+                message,
+            }) => self.fail(
+                path,
+                Failure::limit(
+                    "conflict",
+                    format!("the folder {path} cannot be made in the sandbox: {message}"),
+                ),
+            ),
+            Err(e) => self.fail(path, e.into()),
         }
     }
 

@@ -158,6 +158,16 @@ impl SessionSync {
             let side = sandbox.remove(&path).unwrap_or(Side::Absent);
             self.sync_path(&path, side, None, fresh).await;
         }
+        // Folders with files came with them; the empty ones are made on their own.
+        let folders = self
+            .shared
+            .store
+            .empty_folders(self.session)
+            .await
+            .map_err(db_msg)?;
+        for folder in folders {
+            self.make_dir(&folder).await;
+        }
         Ok(())
     }
 
