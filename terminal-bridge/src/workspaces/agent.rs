@@ -404,23 +404,9 @@ async fn read_loop(
 mod tests {
     use super::*;
 
-    /// A scripted agent on the other end of an in-memory stream: answers the hello (protocol
-    /// version 1), then runs `script` with its reader and writer.
-    async fn with_fake_agent<F, Fut>(script: F) -> (AgentClient, Events, JoinHandle<()>)
-    where
-        F: FnOnce(
-                FrameReader<ReadHalf<tokio::io::DuplexStream>>,
-                FrameWriter<WriteHalf<tokio::io::DuplexStream>>,
-            ) -> Fut
-            + Send
-            + 'static,
-        Fut: std::future::Future<Output = ()> + Send,
-    {
-        with_fake_agent_speaking(1, script).await
-    }
-
-    /// [`with_fake_agent`], answering the hello with protocol `version`.
-    async fn with_fake_agent_speaking<F, Fut>(
+    /// A scripted agent on the other end of an in-memory stream: answers the hello with
+    /// protocol `version`, then runs `script` with its reader and writer.
+    async fn with_fake_agent<F, Fut>(
         version: u16,
         script: F,
     ) -> (AgentClient, Events, JoinHandle<()>)
@@ -455,7 +441,7 @@ mod tests {
 
     #[tokio::test]
     async fn answers_reach_their_requests_and_errors_map() {
-        let (client, _events, _agent) = with_fake_agent(|mut r, mut w| async move {
+        let (client, _events, _agent) = with_fake_agent(1, |mut r, mut w| async move {
             while let Ok(Some(frame)) = r.read_frame().await {
                 let answer = match frame {
                     Frame::Read { req, path } if path == "a" => Frame::Content {
@@ -498,7 +484,7 @@ mod tests {
         for version in [1, 2] {
             let (seen_tx, mut seen) = mpsc::unbounded_channel();
             let (client, _events, _agent) =
-                with_fake_agent_speaking(version, move |mut r, mut w| async move {
+                with_fake_agent(version, move |mut r, mut w| async move {
                     while let Ok(Some(frame)) = r.read_frame().await {
                         let req = match &frame {
                             Frame::Put { req, .. }
@@ -540,7 +526,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_connection_fails_requests_in_flight() {
-        let (client, mut events, _agent) = with_fake_agent(|mut r, _w| async move {
+        let (client, mut events, _agent) = with_fake_agent(1, |mut r, _w| async move {
             let _ = r.read_frame().await; // the request, then hang up
         })
         .await;
@@ -552,7 +538,7 @@ mod tests {
     #[tokio::test]
     async fn a_flood_of_events_becomes_one_overflow() {
         let extra = 50;
-        let (_client, mut events, agent) = with_fake_agent(move |_r, mut w| async move {
+        let (_client, mut events, agent) = with_fake_agent(1, move |_r, mut w| async move {
             for i in 0..MAX_QUEUED_EVENTS + extra {
                 w.feed(&Frame::FileDeleted {
                     path: format!("f{i}"),
