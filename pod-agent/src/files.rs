@@ -83,7 +83,7 @@ impl Files {
     ) -> Result<(), FileError> {
         let comps = components(path)?;
         let mut known = self.known();
-        let now = self.hash_of(path, &comps)?;
+        let now = self.hash_of(path)?;
         if now.as_ref() != expect {
             return Err(changed(path));
         }
@@ -95,7 +95,7 @@ impl Files {
     pub fn delete_if(&self, path: &str, expect: &Sha256) -> Result<(), FileError> {
         let comps = components(path)?;
         let mut known = self.known();
-        match self.hash_of(path, &comps)? {
+        match self.hash_of(path)? {
             None => Err(FileError::from_errno(path, Errno::ENOENT)),
             Some(now) if now == *expect => self.delete_locked(&mut known, path, &comps),
             Some(_) => Err(changed(path)),
@@ -104,41 +104,12 @@ impl Files {
 
     /// The hash of the regular file at `path`, `None` if nothing is there; anything else (a
     /// directory, a symlink, a FIFO) counts as changed.
-    fn hash_of(&self, path: &str, comps: &[&str]) -> Result<Option<Sha256>, FileError> {
-        let parent = match self.ws.parent(path, comps, false) {
-            Ok(parent) => parent,
-            Err(e) if e.code == ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let name = *comps.last().unwrap();
-        let flags = OFlag::O_RDONLY
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_NONBLOCK
-            | OFlag::O_NOCTTY
-            | OFlag::O_CLOEXEC;
-        let fd = match openat(&parent, name, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(None),
-            Err(Errno::ELOOP) => return Err(changed(path)),
-            Err(e) => return Err(FileError::from_errno(path, e)),
-        };
-        let st = fstat(&fd).map_err(|e| FileError::from_errno(path, e))?;
-        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            return Err(changed(path));
+    fn hash_of(&self, path: &str) -> Result<Option<Sha256>, FileError> {
+        match self.probe(path, 0) {
+            Probe::Missing => Ok(None),
+            Probe::File { sha256, .. } => Ok(Some(sha256)),
+            Probe::Dir | Probe::Other => Err(changed(path)),
         }
-        let mut hasher = sha2::Sha256::new();
-        let mut file = File::from(fd);
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = file
-                .read(&mut buf)
-                .map_err(|e| FileError::from_io(path, e))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        Ok(Some(hasher.finalize().into()))
     }
 
     fn put_locked(
