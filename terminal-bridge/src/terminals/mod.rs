@@ -1,5 +1,5 @@
 //! The terminal hub: at most one connection per session to the session's pod-agent in this
-//! bridge process, opened on first use (after [`Workspaces::activate`]) and re-opened on the
+//! bridge process, opened on first use (through [`Workspaces::connect`]) and re-opened on the
 //! next use after it was lost. Clients attach to terminals through it; see [`agent`] for how
 //! output reaches several clients without one slow client holding up the others.
 
@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
-use crate::runtime::RuntimeError;
 use crate::workspaces::Workspaces;
 
 pub mod agent;
@@ -90,24 +89,11 @@ impl Hub {
             return Ok(Arc::clone(conn));
         }
         *slot = None;
-        self.workspaces
-            .activate(session)
+        let stream = self
+            .workspaces
+            .connect(session)
             .await
             .map_err(|err| HubError::Unavailable(err.to_string()))?;
-        let runtime = self.workspaces.runtime();
-        let stream = match runtime.connect(session).await {
-            Err(RuntimeError::NotRunning) => {
-                // Activated, yet gone: the session layer still watched a sandbox that had
-                // just ended. Let it start a new one.
-                self.workspaces
-                    .reactivate(session)
-                    .await
-                    .map_err(|err| HubError::Unavailable(err.to_string()))?;
-                runtime.connect(session).await
-            }
-            other => other,
-        }
-        .map_err(|err| HubError::Unavailable(err.to_string()))?;
         let conn = AgentConn::start(session, stream, Arc::clone(&self.metrics)).await?;
         *slot = Some(Arc::clone(&conn));
         Ok(conn)

@@ -27,7 +27,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::runtime::{Runtime, RuntimeError, Sandbox};
+use crate::runtime::{AgentStream, Runtime, RuntimeError, Sandbox};
 
 pub mod agent;
 pub mod config;
@@ -208,11 +208,6 @@ impl Workspaces {
         })
     }
 
-    /// The runtime sandboxes run on.
-    pub fn runtime(&self) -> &Arc<dyn Runtime> {
-        &self.runtime
-    }
-
     /// The settings.
     pub fn config(&self) -> &SyncConfig {
         &self.shared.config
@@ -243,14 +238,23 @@ impl Workspaces {
         self.start_locked(session, &mut slot, true).await
     }
 
-    /// [`Workspaces::activate`] for a caller that found the sandbox gone while this bridge
-    /// still watched it: its sync connection had not noticed yet (an exec stream through the
-    /// API server may report its end late). Forgets that watch, then starts the sandbox again.
-    pub async fn reactivate(&self, session: Uuid) -> Result<Sandbox, RuntimeError> {
-        let slot = self.slot(session);
-        let mut slot = slot.lock().await;
-        self.drop_active(session, &mut slot, false).await;
-        self.start_locked(session, &mut slot, true).await
+    /// [`Workspaces::activate`], then a new stream to the sandbox's agent (for the terminal
+    /// hub). If the sandbox turns out to be gone although this bridge still watched it (its
+    /// sync connection had not noticed yet: an exec stream through the API server may report
+    /// its end late), that watch is forgotten and the sandbox started again.
+    pub async fn connect(&self, session: Uuid) -> Result<AgentStream, RuntimeError> {
+        self.activate(session).await?;
+        match self.runtime.connect(session).await {
+            Err(RuntimeError::NotRunning) => {
+                let slot = self.slot(session);
+                let mut slot = slot.lock().await;
+                self.drop_active(session, &mut slot, false).await;
+                self.start_locked(session, &mut slot, true).await?;
+                drop(slot);
+                self.runtime.connect(session).await
+            }
+            other => other,
+        }
     }
 
     /// Records user activity (terminal input) for the idle timer.
