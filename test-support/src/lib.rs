@@ -15,20 +15,27 @@
 //! - [`fake_kube`]: [`FakeKube`], a fake Kubernetes API server on loopback whose pods run the
 //!   real `pod-agent` (pods CRUD, watch, `Status` errors, scripted phases and faults, and
 //!   `pods/exec` over the v4/v5 channel WebSocket protocols), for the bridge's kube runtime.
+//! - [`host`]: [`Host`], the two hosts of the REST components (api-host and the real Spin CLI),
+//!   and [`spin_find`], which finds the real Spin (`SPIN_BIN` or `PATH`, 4.1 or later).
 //! - [`paths`]: [`workspace_root`], [`target_dir`], [`binary`], [`wasm_component`] and
 //!   [`spin_manifest`], the locations of built artifacts.
 
 pub mod child;
 pub mod fake_kube;
+pub mod host;
 pub mod http;
 pub mod net;
 pub mod os_user;
 pub mod paths;
 pub mod pg_bin;
 pub mod pg_cluster;
+pub mod spin_find;
 
 pub use child::ChildGuard;
 pub use fake_kube::{FakeKube, Fate};
+pub use host::{Host, HostProcess};
+/// One test per host: see the `test-support-macros` crate.
+pub use test_support_macros::each_host;
 pub use http::{HttpResponse, http_get, wait_for_http};
 pub use net::free_port;
 pub use paths::{binary, spin_manifest, target_dir, wasm_component, workspace_root};
