@@ -31,7 +31,7 @@ pub const TOKEN_TYPE: &str = "bearer";
 /// - `$1`: `bytea`, [`token_sha256`] of the token as presented.
 /// - One row when the token exists, is not revoked and has not expired; no row otherwise.
 ///   Columns, in this order: `user_id bigint`, `username text`, `token_id bigint`,
-///   `expires_at timestamptz`.
+///   `expires_at timestamp` (UTC: Spin cannot decode a `timestamptz` result column).
 /// - Side effect: stamps `auth_tokens.last_used_at`, but at most once a minute per token, so a
 ///   busy client does not turn every request into a row update. Concurrent callers are safe: the
 ///   second update re-checks the condition after the first commits and skips the row.
@@ -53,7 +53,7 @@ touched as (
     where id = (select token_id from valid)
       and (last_used_at is null or last_used_at < now() - interval '1 minute')
 )
-select user_id, username, token_id, expires_at from valid";
+select user_id, username, token_id, expires_at at time zone 'utc' as expires_at from valid";
 
 /// A new random token.
 ///

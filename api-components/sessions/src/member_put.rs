@@ -26,7 +26,7 @@ const PUT_MEMBER_SQL: &str = concat!(
     member_channel!(),
     ", json_build_object('session', session_id, 'user_id', user_id, 'role', role)::text) ",
     "from upserted) ",
-    "select up.user_id, u.username, up.role, up.created_at, ",
+    "select up.user_id, u.username, up.role, up.created_at at time zone 'utc' as created_at, ",
     "(select count(*) from notified) as notified ",
     "from upserted up join users u on u.id = up.user_id"
 );

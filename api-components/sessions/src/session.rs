@@ -11,7 +11,8 @@ use spin_sdk::pg::Row;
 macro_rules! session_columns {
     () => {
         "s.id::text as id, s.name, s.language, s.owner_id, o.username as owner_username, \
-         s.desired_state, s.observed_state, s.created_at, s.updated_at"
+         s.desired_state, s.observed_state, s.created_at at time zone 'utc' as created_at, \
+         s.updated_at at time zone 'utc' as updated_at"
     };
 }
 pub(crate) use session_columns;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Reply, Stack, client, listen, next_notification};
+use common::{Host, each_host, Reply, Stack, client, listen, next_notification};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -97,9 +97,9 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn files_round_trip_conflicts_limits_and_access() {
-    let stack = Stack::with_variables(&[("max_file_size", "1000")]).await;
+#[each_host(flavor = "multi_thread")]
+async fn files_round_trip_conflicts_limits_and_access(host: Host) {
+    let stack = Stack::with_variables(host, &[("max_file_size", "1000")]).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let bob = stack.user_with_token("bob", PASSWORD).await;
     let carol = stack.user_with_token("carol", PASSWORD).await;
@@ -502,9 +502,9 @@ async fn files_round_trip_conflicts_limits_and_access() {
     assert_eq!(r.status, 202, "{r:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_writers_with_the_same_version_have_one_winner() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn concurrent_writers_with_the_same_version_have_one_winner(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let id = session(&stack, &alice).await;
     let path = format!("/api/workspace/{id}/file/race.txt");
@@ -549,9 +549,9 @@ async fn concurrent_writers_with_the_same_version_have_one_winner() {
     assert_eq!(r.body["version"], 2);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_write_is_notified() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn a_write_is_notified(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let id = session(&stack, &alice).await;
 

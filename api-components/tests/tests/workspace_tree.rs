@@ -5,7 +5,7 @@
 mod common;
 mod workspace_api;
 
-use common::{Stack, listen, next_notification};
+use common::{Host, each_host, Stack, listen, next_notification};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -17,9 +17,9 @@ fn entry(path: &str, kind: &str, version: i64) -> (String, String, i64) {
     (path.to_owned(), kind.to_owned(), version)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn folders_are_created_with_their_parents_once_and_never_over_files() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn folders_are_created_with_their_parents_once_and_never_over_files(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let bob = stack.user_with_token("bob", PASSWORD).await;
     let carol = stack.user_with_token("carol", PASSWORD).await;
@@ -128,9 +128,9 @@ async fn tree_to_move(stack: &Stack, token: &str, id: &str) {
     put(stack, token, id, "b.txt", b"B").await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn moves_rename_files_and_carry_whole_folders() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn moves_rename_files_and_carry_whole_folders(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let bob = stack.user_with_token("bob", PASSWORD).await;
     let carol = stack.user_with_token("carol", PASSWORD).await;
@@ -366,9 +366,9 @@ async fn moves_rename_files_and_carry_whole_folders() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_move_announces_old_paths_deleted_and_new_paths_and_a_refused_one_nothing() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn a_move_announces_old_paths_deleted_and_new_paths_and_a_refused_one_nothing(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let id = session(&stack, &alice).await;
     put(&stack, &alice, &id, "d/f.txt", b"f").await;

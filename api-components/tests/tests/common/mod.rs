@@ -1,6 +1,8 @@
 //! The stack every REST test runs against: a throwaway PostgreSQL cluster, migrated by the real
-//! `terminal-bridge migrate`, and the real `api-host` serving the repository's `spin.toml` (its
-//! `source` paths made absolute) with the real `.wasm` components of this build.
+//! `terminal-bridge migrate`, and a host serving the repository's `spin.toml` (its `source`
+//! paths made absolute) with the real `.wasm` components of this build: the real `api-host`,
+//! or the real Spin CLI. Tests take the host as a parameter and carry `#[each_host]`, which
+//! runs each of them on both.
 
 #![allow(dead_code)]
 
@@ -10,19 +12,23 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-use test_support::{ChildGuard, PgCluster, free_port, target_dir, wait_for_http};
+use std::time::Duration;
+pub use test_support::{Host, each_host};
+use test_support::{HostProcess, PgCluster, target_dir};
 use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 
-/// PostgreSQL and api-host, both stopped when dropped.
+/// PostgreSQL and a host serving the components (api-host or the real Spin), both stopped
+/// when dropped.
 pub struct Stack {
-    /// `http://127.0.0.1:<port>` of api-host.
+    /// `http://127.0.0.1:<port>` of the host.
     pub base: String,
     /// URL of the migrated database the components use.
     pub db_url: String,
+    /// Which host serves the components.
+    pub host_kind: Host,
     // Field order is drop order: the host goes before the database it talks to.
-    host: ChildGuard,
+    host: HostProcess,
     manifest: PathBuf,
     pg: PgCluster,
 }
@@ -40,14 +46,14 @@ pub fn real_manifest() -> String {
 }
 
 impl Stack {
-    /// A stack with the default application variables.
-    pub async fn start() -> Stack {
-        Stack::with_variables(&[]).await
+    /// A stack on `host` with the default application variables.
+    pub async fn start(host: Host) -> Stack {
+        Stack::with_variables(host, &[]).await
     }
 
-    /// A stack whose api-host gets `SPIN_VARIABLE_<NAME>=<value>` for each pair (name in
+    /// A stack on `host` whose host gets `SPIN_VARIABLE_<NAME>=<value>` for each pair (name in
     /// lowercase, as in `spin.toml`).
-    pub async fn with_variables(variables: &[(&str, &str)]) -> Stack {
+    pub async fn with_variables(host: Host, variables: &[(&str, &str)]) -> Stack {
         let pg = PgCluster::start().expect("starting PostgreSQL");
         let db_url = pg.fresh_database().await.expect("creating a database");
         let migrate = Command::new(test_support::binary("terminal-bridge"))
@@ -70,47 +76,25 @@ impl Stack {
         ));
         std::fs::write(&manifest, real_manifest()).unwrap();
 
-        let port = free_port();
-        let mut cmd = Command::new(test_support::binary("api-host"));
-        cmd.arg("--manifest")
-            .arg(&manifest)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .env("API_HOST_CACHE_DIR", target_dir().join("api-host-cache"))
-            .env("RUST_LOG", "info")
-            .env("SPIN_VARIABLE_DATABASE_URL", &db_url)
-            .env(
-                "SPIN_VARIABLE_DATABASE_HOST",
+        let mut env = vec![
+            ("SPIN_VARIABLE_DATABASE_URL".to_owned(), db_url.clone()),
+            (
+                "SPIN_VARIABLE_DATABASE_HOST".to_owned(),
                 format!("127.0.0.1:{}", pg.port()),
-            );
+            ),
+        ];
         for (name, value) in variables {
-            cmd.env(
+            env.push((
                 format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
-                value,
-            );
+                (*value).to_owned(),
+            ));
         }
-        let mut host = ChildGuard::spawn(&mut cmd).expect("spawning api-host");
-        let base = format!("http://127.0.0.1:{port}");
-        // Generous: the first start compiles the components (cached afterwards), and the
-        // machine may be busy.
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            if wait_for_http(&format!("{base}/__not_a_route"), Duration::from_millis(500)).is_ok() {
-                break;
-            }
-            if let Ok(Some(status)) = host.child_mut().try_wait() {
-                panic!("api-host exited with {status}\n--- log ---\n{}", host.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "api-host did not come up\n{}",
-                host.log()
-            );
-        }
+        let process = host.start(&manifest, &env, &[]);
         Stack {
-            base,
+            base: process.base.clone(),
             db_url,
-            host,
+            host_kind: host,
+            host: process,
             manifest,
             pg,
         }
@@ -134,9 +118,22 @@ impl Stack {
         self.pg.stop().expect("stopping PostgreSQL");
     }
 
-    /// The api-host log so far, for assertion messages.
+    /// The host's log so far, for assertion messages.
     pub fn host_log(&self) -> String {
         self.host.log()
+    }
+
+    /// The lines component `name` wrote to stderr about answers it failed (`<name>: <error>`,
+    /// see `platform_core::component::reply`). Both hosts pass component stderr through;
+    /// Spin's indented list of routes (`  users: http://...`) is not among them.
+    pub fn component_errors(&self, name: &str) -> Vec<String> {
+        let prefix = format!("{name}: ");
+        self.host
+            .log()
+            .lines()
+            .filter(|line| line.starts_with(&prefix))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// `POST path` with a JSON body from `client`.
