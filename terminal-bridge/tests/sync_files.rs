@@ -54,7 +54,7 @@ async fn activation_pushes_files_and_shell_edits_come_back(backend: Backend) {
     .await;
 
     // A shell edit: a new version in PostgreSQL, a notification and an event, within 1 s.
-    let mut notes = Listener::new(&h.db.url, "workspace_item_changed").await;
+    let mut notes = Listener::new(&h.db.url, platform_contract::notify::ITEM_CHANNEL).await;
     let before = h.row(session, "main.py").await.unwrap().0;
     h.shell_write(session, "main.py", b"print('edited')\n");
     let event = h
@@ -283,8 +283,16 @@ async fn a_shell_edit_racing_a_rest_write_keeps_both(backend: Backend) {
     )
     .await;
     tx.execute(
-        "select pg_notify('workspace_item_changed', json_build_object('session', $1::uuid, \
-         'path', 'notes.md', 'version', $2::bigint, 'kind', 'file', 'deleted', false)::text)",
+        concat!(
+            "select ",
+            platform_contract::notify_item!(
+                "$1::uuid",
+                "'notes.md'",
+                "$2::bigint",
+                "'file'",
+                "false"
+            )
+        ),
         &[&session, &rest_version],
     )
     .await

@@ -180,9 +180,11 @@ async fn deleting_the_session_stops_its_sandbox(backend: Backend) {
     h.workspaces.activate(session).await.unwrap();
     h.client
         .query(
-            "with d as (delete from code_sessions where id = $1 returning id) \
-             select pg_notify('code_session_desired_state', json_build_object('session', id, \
-             'desired_state', 'stopped', 'deleted', true)::text) from d",
+            concat!(
+                "with d as (delete from code_sessions where id = $1 returning id) select ",
+                platform_contract::notify_desired_state!("id", "'stopped'", "true"),
+                " from d"
+            ),
             &[&session],
         )
         .await
@@ -226,11 +228,13 @@ async fn a_notification_missed_while_the_listener_was_down_still_arrives(backend
         .get(0);
     assert_eq!(killed, 1);
     tx.execute(
-        "with f as (insert into workspace_items (session_id, path, kind, content, size, sha256) \
-         values ($1, 'late.txt', 'file', 'late', 4, sha256('late')) \
-         returning session_id, path, version, kind) \
-         select pg_notify('workspace_item_changed', json_build_object('session', session_id, \
-         'path', path, 'version', version, 'kind', kind, 'deleted', false)::text) from f",
+        concat!(
+            "with f as (insert into workspace_items (session_id, path, kind, content, size, sha256) ",
+            "values ($1, 'late.txt', 'file', 'late', 4, sha256('late')) ",
+            "returning session_id, path, version, kind) select ",
+            platform_contract::notify_item_changed!("false"),
+            " from f"
+        ),
         &[&session],
     )
     .await

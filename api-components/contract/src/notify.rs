@@ -50,7 +50,6 @@ pub const BRIDGE_LISTEN_SQL: &str = concat!(
     item_channel!()
 );
 
-
 /// `pg_notify` of a [`DesiredStateChanged`] from SQL expressions for the session id, its
 /// desired state (text) and whether it was deleted (boolean).
 #[macro_export]
@@ -89,19 +88,35 @@ macro_rules! notify_member {
     };
 }
 
+/// `pg_notify` of an [`ItemChanged`] from SQL expressions for the session id, the path, the
+/// version, the kind (text) and whether it was deleted (boolean).
+#[macro_export]
+macro_rules! notify_item {
+    ($session:literal, $path:literal, $version:literal, $kind:literal, $deleted:literal) => {
+        concat!(
+            "pg_notify('",
+            $crate::item_channel!(),
+            "', json_build_object('session', ",
+            $session,
+            ", 'path', ",
+            $path,
+            ", 'version', ",
+            $version,
+            ", 'kind', ",
+            $kind,
+            ", 'deleted', ",
+            $deleted,
+            ")::text)"
+        )
+    };
+}
+
 /// `pg_notify` of an [`ItemChanged`] made through REST, for a row with the columns
 /// `session_id, path, version, kind` of `workspace_items`; `$deleted` is an SQL boolean.
 #[macro_export]
 macro_rules! notify_item_changed {
     ($deleted:literal) => {
-        concat!(
-            "pg_notify('",
-            $crate::item_channel!(),
-            "', json_build_object('session', session_id, 'path', path, 'version', version, ",
-            "'kind', kind, 'deleted', ",
-            $deleted,
-            ")::text)"
-        )
+        $crate::notify_item!("session_id", "path", "version", "kind", $deleted)
     };
 }
 
@@ -212,19 +227,33 @@ mod tests {
         let id = "6f1c1c4e-8a4b-4f7e-9d7e-1b2c3d4e5f60";
         let n = Notification::decode(
             ITEM_CHANNEL,
-            &format!(r#"{{"session":"{id}","path":"a/b.py","version":3,"kind":"file","deleted":false}}"#),
+            &format!(
+                r#"{{"session":"{id}","path":"a/b.py","version":3,"kind":"file","deleted":false}}"#
+            ),
         )
         .unwrap()
         .unwrap();
-        let Notification::Item(item) = n else { panic!("{n:?}") };
-        assert_eq!((item.path.as_str(), item.version, item.kind), ("a/b.py", Some(3), ItemKind::File));
+        let Notification::Item(item) = n else {
+            panic!("{n:?}")
+        };
+        assert_eq!(
+            (item.path.as_str(), item.version, item.kind),
+            ("a/b.py", Some(3), ItemKind::File)
+        );
         assert_eq!((item.origin, item.bridge), (None, None));
         let n = Notification::decode(
             MEMBER_CHANNEL,
             &format!(r#"{{"session":"{id}","user_id":7,"role":null}}"#),
         )
         .unwrap();
-        assert!(matches!(n, Some(Notification::Member(MemberChanged { role: None, user_id: 7, .. }))));
+        assert!(matches!(
+            n,
+            Some(Notification::Member(MemberChanged {
+                role: None,
+                user_id: 7,
+                ..
+            }))
+        ));
         assert!(Notification::decode(DESIRED_STATE_CHANNEL, r#"{"session":"x"}"#).is_err());
         assert!(
             Notification::decode(

@@ -126,10 +126,11 @@ pub const SESSION_ROLE_SQL: &str = concat!(
 );
 
 /// Sets the desired state of session `$1` to `$2` (text, a
-/// [`crate::state::DesiredState`]) and notifies, without an access check (the bridge's idle
+/// [`crate::state::DesiredState`]) and notifies when that changed it, without an access check (the bridge's idle
 /// stop and activation; the REST shutdown checks the caller first).
 pub const SET_DESIRED_STATE_SQL: &str = concat!(
     "with s as (update code_sessions set desired_state = $2::text where id = $1::uuid ",
+    "and desired_state <> $2::text ",
     "returning id, desired_state) select ",
     crate::notify_desired_state!("id", "desired_state", "false"),
     " from s"

@@ -108,7 +108,10 @@ mod tests {
             assert_eq!(state.as_str().parse::<ObservedState>(), Ok(*state));
             let json = serde_json::to_string(state).unwrap();
             assert_eq!(json, format!("\"{state}\""));
-            assert_eq!(serde_json::from_str::<ObservedState>(&json).unwrap(), *state);
+            assert_eq!(
+                serde_json::from_str::<ObservedState>(&json).unwrap(),
+                *state
+            );
         }
         assert_eq!("stopped".parse(), Ok(DesiredState::Stopped));
         assert_eq!(

@@ -178,10 +178,7 @@ mod tests {
         let basic = format!("Basic {t}");
         assert_eq!(bearer_token(Some(&basic)), Err(BearerError::NotBearer));
         assert_eq!(bearer_token(None), Err(BearerError::Missing));
-        assert_eq!(
-            bearer_token(Some("Bearer x")),
-            Err(BearerError::Malformed)
-        );
+        assert_eq!(bearer_token(Some("Bearer x")), Err(BearerError::Malformed));
     }
 
     #[test]

@@ -89,7 +89,11 @@ impl Db {
             .await
             .unwrap();
         let def: String = row.get(0);
-        def.split('\'').skip(1).step_by(2).map(str::to_owned).collect()
+        def.split('\'')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
     }
 
     async fn session(&self) -> Uuid {
@@ -188,7 +192,10 @@ async fn the_shared_statements_write_read_delete_and_notify() {
         )
         .await
         .unwrap();
-    assert_eq!((row.get::<_, i64>("version"), row.get::<_, i64>("notified")), (1, 3));
+    assert_eq!(
+        (row.get::<_, i64>("version"), row.get::<_, i64>("notified")),
+        (1, 3)
+    );
     let mut written = Vec::new();
     for _ in 0..3 {
         let Notification::Item(n) = db.next().await else {
@@ -256,7 +263,10 @@ async fn the_shared_statements_write_read_delete_and_notify() {
 
     let owner: i64 = db
         .client
-        .query_one("select owner_id from code_sessions where id = $1", &[&session])
+        .query_one(
+            "select owner_id from code_sessions where id = $1",
+            &[&session],
+        )
         .await
         .unwrap()
         .get(0);
@@ -284,5 +294,8 @@ async fn the_shared_statements_write_read_delete_and_notify() {
     let Notification::DesiredState(n) = db.next().await else {
         panic!("desired state")
     };
-    assert_eq!((n.session, n.desired_state), (session, DesiredState::Stopped));
+    assert_eq!(
+        (n.session, n.desired_state),
+        (session, DesiredState::Stopped)
+    );
 }

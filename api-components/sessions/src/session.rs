@@ -49,9 +49,20 @@ pub fn from_row(row: &Row) -> Result<Session, ApiError> {
         owner_id: db::column(row, "owner_id")?,
         owner_username: db::column(row, "owner_username")?,
         role: role(&db::column::<String>(row, "role")?)?,
-        desired_state: db::column(row, "desired_state")?,
-        observed_state: db::column(row, "observed_state")?,
+        desired_state: state(row, "desired_state")?,
+        observed_state: state(row, "observed_state")?,
         created_at: db::timestamp(row, "created_at")?,
         updated_at: db::timestamp(row, "updated_at")?,
     })
+}
+
+/// A state column, parsed into its enum; a value outside the schema's check constraint is a
+/// bug (500).
+fn state<T: std::str::FromStr<Err = platform_contract::state::UnknownValue>>(
+    row: &Row,
+    name: &str,
+) -> Result<T, ApiError> {
+    db::column::<String>(row, name)?
+        .parse()
+        .map_err(|e: platform_contract::state::UnknownValue| ApiError::Internal(e.to_string()))
 }

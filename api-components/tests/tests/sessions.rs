@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{Host, each_host, Reply, Stack, client, listen, next_notification};
+use common::{Host, Reply, Stack, client, each_host, listen, next_notification};
+use platform_contract::notify::{DESIRED_STATE_CHANNEL, MEMBER_CHANNEL};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -728,15 +729,11 @@ async fn changes_are_notified_on_the_reserved_channels(host: Host) {
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let bob = stack.user_with_token("bob", PASSWORD).await;
     let bob_id = user_id(&stack, &bob).await;
-    let (_listener, mut rx) = listen(
-        &stack,
-        &["code_session_desired_state", "session_member_changed"],
-    )
-    .await;
+    let (_listener, mut rx) = listen(&stack, &[DESIRED_STATE_CHANNEL, MEMBER_CHANNEL]).await;
 
     let id = create(&stack, &alice, "watched").await;
     let (channel, payload) = next_notification(&mut rx).await;
-    assert_eq!(channel, "code_session_desired_state");
+    assert_eq!(channel, DESIRED_STATE_CHANNEL);
     assert_eq!(
         payload,
         json!({"session": id, "desired_state": "running", "deleted": false})
@@ -752,7 +749,7 @@ async fn changes_are_notified_on_the_reserved_channels(host: Host) {
     .await;
     assert_eq!(r.status, 200, "{r:?}");
     let (channel, payload) = next_notification(&mut rx).await;
-    assert_eq!(channel, "session_member_changed");
+    assert_eq!(channel, MEMBER_CHANNEL);
     assert_eq!(
         payload,
         json!({"session": id, "user_id": bob_id, "role": "editor"})
@@ -778,7 +775,7 @@ async fn changes_are_notified_on_the_reserved_channels(host: Host) {
     .await;
     assert_eq!(r.status, 202, "{r:?}");
     let (channel, payload) = next_notification(&mut rx).await;
-    assert_eq!(channel, "code_session_desired_state");
+    assert_eq!(channel, DESIRED_STATE_CHANNEL);
     assert_eq!(
         payload,
         json!({"session": id, "desired_state": "stopped", "deleted": false})
@@ -794,7 +791,7 @@ async fn changes_are_notified_on_the_reserved_channels(host: Host) {
     .await;
     assert_eq!(r.status, 204, "{r:?}");
     let (channel, payload) = next_notification(&mut rx).await;
-    assert_eq!(channel, "session_member_changed");
+    assert_eq!(channel, MEMBER_CHANNEL);
     assert_eq!(
         payload,
         json!({"session": id, "user_id": bob_id, "role": null})
@@ -810,7 +807,7 @@ async fn changes_are_notified_on_the_reserved_channels(host: Host) {
     .await;
     assert_eq!(r.status, 204, "{r:?}");
     let (channel, payload) = next_notification(&mut rx).await;
-    assert_eq!(channel, "code_session_desired_state");
+    assert_eq!(channel, DESIRED_STATE_CHANNEL);
     assert_eq!(
         payload,
         json!({"session": id, "desired_state": "stopped", "deleted": true})

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{Host, each_host, Reply, Stack, client, listen, next_notification};
+use common::{Host, Reply, Stack, client, each_host, listen, next_notification};
+use platform_contract::notify::ITEM_CHANNEL;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -555,7 +556,7 @@ async fn a_write_is_notified(host: Host) {
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let id = session(&stack, &alice).await;
 
-    let (pg, mut rx) = listen(&stack, &["workspace_item_changed"]).await;
+    let (pg, mut rx) = listen(&stack, &[ITEM_CHANNEL]).await;
 
     let path = format!("/api/workspace/{id}/file/dir/n.txt");
     let r = call(
@@ -571,7 +572,7 @@ async fn a_write_is_notified(host: Host) {
     let mut seen = Vec::new();
     while seen.len() < 2 {
         let (channel, payload) = next_notification(&mut rx).await;
-        assert_eq!(channel, "workspace_item_changed");
+        assert_eq!(channel, ITEM_CHANNEL);
         seen.push(payload);
     }
     assert!(seen.contains(&json!({"session": id, "path": "dir/n.txt", "version": 1, "kind": "file", "deleted": false})), "{seen:?}");

@@ -5,7 +5,8 @@
 mod common;
 mod workspace_api;
 
-use common::{Host, each_host, Stack, listen, next_notification};
+use common::{Host, Stack, each_host, listen, next_notification};
+use platform_contract::notify::ITEM_CHANNEL;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -373,7 +374,7 @@ async fn a_move_announces_old_paths_deleted_and_new_paths_and_a_refused_one_noth
     let id = session(&stack, &alice).await;
     put(&stack, &alice, &id, "d/f.txt", b"f").await;
     put(&stack, &alice, &id, "g.txt", b"g").await;
-    let (pg, mut rx) = listen(&stack, &["workspace_item_changed"]).await;
+    let (pg, mut rx) = listen(&stack, &[ITEM_CHANNEL]).await;
 
     let move_ = |from: &str, to: &str| Body::Json(json!({"from": from, "to": to}));
     let path = format!("/api/workspace/{id}/move");
@@ -390,7 +391,7 @@ async fn a_move_announces_old_paths_deleted_and_new_paths_and_a_refused_one_noth
     let mut seen = Vec::new();
     while seen.len() < 5 {
         let (channel, payload) = next_notification(&mut rx).await;
-        assert_eq!(channel, "workspace_item_changed");
+        assert_eq!(channel, ITEM_CHANNEL);
         seen.push(payload);
     }
     let n = |path: &str, version: i64, kind: &str, deleted: bool| json!({"session": id, "path": path, "version": version, "kind": kind, "deleted": deleted});

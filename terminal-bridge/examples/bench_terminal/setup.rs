@@ -59,8 +59,8 @@ impl Setup {
             )
             .await?
             .get(0);
-        let token = platform_core::token::generate()?;
-        let hash = platform_core::token::token_sha256(&token);
+        let token = platform_contract::token::generate()?;
+        let hash = platform_contract::token::token_sha256(&token);
         admin
             .execute(
                 "insert into auth_tokens (user_id, token_sha256, expires_at)

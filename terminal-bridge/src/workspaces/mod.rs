@@ -16,6 +16,7 @@
 //!
 //! The rules are in the README ("File sync").
 
+use platform_contract::state::{DesiredState, ObservedState};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -363,8 +364,12 @@ impl Workspaces {
                     .fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            self.status(session, "stopped", Some("the sandbox stopped unexpectedly"))
-                .await;
+            self.status(
+                session,
+                ObservedState::Stopped,
+                Some("the sandbox stopped unexpectedly"),
+            )
+            .await;
             return;
         }
         if reason == StopReason::Idle {
@@ -376,7 +381,11 @@ impl Workspaces {
             }
         }
         if reason == StopReason::Idle
-            && let Err(e) = self.shared.store.set_desired(session, "stopped").await
+            && let Err(e) = self
+                .shared
+                .store
+                .set_desired(session, DesiredState::Stopped)
+                .await
         {
             tracing::warn!(%session, error = %e, "recording the idle stop failed");
         }
@@ -389,10 +398,14 @@ impl Workspaces {
                 .map(|list| list.iter().any(|s| s.session == session))
                 .unwrap_or(true);
         if !running {
-            let _ = self.shared.store.set_observed(session, "stopped").await;
+            let _ = self
+                .shared
+                .store
+                .set_observed(session, ObservedState::Stopped)
+                .await;
             return;
         }
-        self.status(session, "stopping", None).await;
+        self.status(session, ObservedState::Stopping, None).await;
         if reason == StopReason::Deleted {
             self.drop_active(session, &mut slot, false).await;
         } else if watched {
@@ -420,7 +433,8 @@ impl Workspaces {
         }
         if let Err(e) = self.runtime.stop(session).await {
             tracing::warn!(%session, error = %e, "stopping the sandbox failed");
-            self.status(session, "failed", Some(&e.to_string())).await;
+            self.status(session, ObservedState::Failed, Some(&e.to_string()))
+                .await;
             return;
         }
         let counter = match reason {
@@ -444,7 +458,7 @@ impl Workspaces {
             StopReason::Deleted => Some("the session was deleted"),
             _ => None,
         };
-        self.status(session, "stopped", message).await;
+        self.status(session, ObservedState::Stopped, message).await;
     }
 
     /// Starts watching a running sandbox that this bridge does not watch yet.
@@ -476,14 +490,18 @@ impl Workspaces {
             Err(e) => return Err(RuntimeError::Other(e)),
             Ok(Some((desired, _))) => {
                 if wanted
-                    && desired == "stopped"
-                    && let Err(e) = self.shared.store.set_desired(session, "running").await
+                    && desired == DesiredState::Stopped
+                    && let Err(e) = self
+                        .shared
+                        .store
+                        .set_desired(session, DesiredState::Running)
+                        .await
                 {
                     return Err(RuntimeError::Other(e));
                 }
             }
         }
-        self.status(session, "starting", None).await;
+        self.status(session, ObservedState::Starting, None).await;
         // A sandbox that is dying when `ensure` looks (its agent gone, its process not yet
         // reaped) refuses the connection: look again a few times.
         let mut attempt = 0;
@@ -509,11 +527,12 @@ impl Workspaces {
                     .sandboxes_active
                     .fetch_add(1, Ordering::Relaxed);
                 self.shared.touch(session);
-                self.status(session, "running", None).await;
+                self.status(session, ObservedState::Running, None).await;
                 Ok(sandbox)
             }
             Err(e) => {
-                self.status(session, "failed", Some(&e.to_string())).await;
+                self.status(session, ObservedState::Failed, Some(&e.to_string()))
+                    .await;
                 Err(e)
             }
         }
@@ -556,13 +575,13 @@ impl Workspaces {
     }
 
     /// Announces a state and records it as the observed state.
-    async fn status(&self, session: Uuid, state: &str, message: Option<&str>) {
+    async fn status(&self, session: Uuid, state: ObservedState, message: Option<&str>) {
         if let Err(e) = self.shared.store.set_observed(session, state).await {
             tracing::warn!(%session, error = %e, "recording the observed state failed");
         }
         self.shared.emit(WorkspaceEvent::WorkspaceStatus {
             session,
-            state: state.to_owned(),
+            state: state.as_str().to_owned(),
             message: message.map(str::to_owned),
         });
     }

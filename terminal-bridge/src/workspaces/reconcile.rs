@@ -19,6 +19,7 @@
 //! Sandboxes start lazily, when a client activates the session, not because a session's
 //! desired state is `running` (that is every new session).
 
+use platform_contract::state::{DesiredState, ObservedState};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -69,9 +70,9 @@ impl Workspaces {
         let mut adoptions = Vec::new();
         for sandbox in &sandboxes {
             let session = sandbox.session;
-            match desired.get(&session).map(String::as_str) {
+            match desired.get(&session) {
                 None => self.stop(session, StopReason::Deleted).await,
-                Some("stopped") => self.stop(session, StopReason::Desired).await,
+                Some(DesiredState::Stopped) => self.stop(session, StopReason::Desired).await,
                 _ => {
                     if let Some(route) = self.route(session) {
                         let _ = route.send(Command::Recheck);
@@ -98,13 +99,18 @@ impl Workspaces {
         for (session, _, observed) in live {
             // `failed` stays: it says why the last start did not work.
             if running.contains(&session)
-                || observed == "stopped"
-                || observed == "failed"
+                || observed == ObservedState::Stopped
+                || observed == ObservedState::Failed
                 || self.is_busy(session)
             {
                 continue;
             }
-            if let Err(e) = self.shared.store.set_observed(session, "stopped").await {
+            if let Err(e) = self
+                .shared
+                .store
+                .set_observed(session, ObservedState::Stopped)
+                .await
+            {
                 tracing::warn!(%session, error = %e, "reconcile: updating observed state failed");
             }
         }

@@ -2,7 +2,7 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use platform_core::token::{VERIFY_TOKEN_SQL, is_well_formed, token_sha256};
+use platform_contract::token::{VERIFY_TOKEN_SQL, is_well_formed, token_sha256};
 use uuid::Uuid;
 
 /// Close code for "no valid token" (the WebSocket analogue of HTTP 401).

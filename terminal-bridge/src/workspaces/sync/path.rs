@@ -290,7 +290,7 @@ impl SessionSync {
             self.file_changed(path, None, "shell");
             return Ok(true);
         }
-        if let Err(e) = platform_core::validate::workspace_path(path) {
+        if let Err(e) = platform_contract::path::workspace_path(path) {
             return Err(Failure::limit("invalid_path", format!("{path:?}: {e}")));
         }
         let Some(data) = self.content_of(path, side).await? else {
