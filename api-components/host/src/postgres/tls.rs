@@ -295,8 +295,8 @@ fn explain(problem: &CertificateError) -> &'static str {
     match problem {
         CertificateError::UnknownIssuer => {
             "the server's certificate is not signed by a certificate authority this host \
-             trusts (trust its CA with SSL_CERT_FILE, set-ca-root, or a [[client_tls]] \
-             ca_roots_file of the runtime configuration)"
+             trusts; trust its CA with SSL_CERT_FILE, set-ca-root, or a [[client_tls]] \
+             ca_roots_file in the runtime configuration"
         }
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
             "the server's certificate is not valid for the host name of the address"
