@@ -132,19 +132,21 @@ impl PgPools {
             )));
         }
         let key = format!("{address}\u{0}{}", self.tls.pool_key(component, root));
-        let tls = if config.get_ssl_mode() == SslMode::Disable {
-            None
-        } else {
+        // Built only for a new pool: it copies the trusted roots.
+        let tls = || {
+            if config.get_ssl_mode() == SslMode::Disable {
+                return Ok(None);
+            }
             let hosts: Vec<String> = targets.iter().map(|(h, _)| h.clone()).collect();
             let connector = self.tls.connector(component, &hosts, root).map_err(|e| {
                 Error::ConnectionFailed(format!(
-                    "cannot set up TLS for {address_hosts}: {e:#}",
-                    address_hosts = hosts.join(", ")
+                    "cannot set up TLS for {}: {e:#}",
+                    hosts.join(", ")
                 ))
             })?;
-            Some(connector)
+            Ok(Some(connector))
         };
-        let pool = self.pool_for(&key, config, tls)?;
+        let pool = self.pool_for(&key, &config, tls)?;
         let object = pool.get().await.map_err(|e| self.pool_error(e, &targets))?;
         Ok(PooledClient {
             object: Some(object),
@@ -152,19 +154,25 @@ impl PgPools {
         })
     }
 
-    /// The pool under `key` (the address and TLS settings), made with `config` and `tls`
-    /// (`None`: no TLS) if there is none yet.
+    /// The pool under `key` (the address and TLS settings); if there is none yet, one made
+    /// with `config` and the connector `tls` makes (`None`: no TLS).
     fn pool_for(
         &self,
         key: &str,
-        mut config: Config,
-        tls: Option<tls::PgMakeTls>,
+        config: &Config,
+        tls: impl FnOnce() -> Result<Option<tls::PgMakeTls>, Error>,
     ) -> Result<Pool, Error> {
+        if let Some(pool) = self.cached(key) {
+            return Ok(pool);
+        }
+        // Outside the lock: other addresses' requests need not wait for it.
+        let tls = tls()?;
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(cached) = pools.get_mut(key) {
             cached.last_used = Instant::now();
             return Ok(cached.pool.clone());
         }
+        let mut config = config.clone();
         let timeout = match config.get_connect_timeout() {
             Some(t) if *t < self.connect_timeout => *t,
             _ => self.connect_timeout,
@@ -212,6 +220,14 @@ impl PgPools {
             },
         );
         Ok(pool)
+    }
+
+    /// The pool under `key`, if there is one (marked as just used).
+    fn cached(&self, key: &str) -> Option<Pool> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = pools.get_mut(key)?;
+        cached.last_used = Instant::now();
+        Some(cached.pool.clone())
     }
 
     fn pool_error(&self, e: PoolError, targets: &[(String, u16)]) -> Error {
