@@ -6,6 +6,7 @@ use super::*;
 use crate::postgres::pool::{HostCheck, PgPools, PooledClient};
 use crate::postgres::wit::Error;
 use crate::runtime_config::RuntimeConfig;
+use std::path::Path;
 use std::time::Duration;
 use test_support::PgCluster;
 
@@ -99,8 +100,6 @@ fn failure(result: Result<PooledClient, Error>) -> String {
         Err(other) => panic!("{other:?}"),
     }
 }
-
-use std::path::Path;
 
 #[tokio::test]
 async fn client_tls_rules_guest_roots_and_refusals() {
