@@ -8,7 +8,7 @@ use std::time::Duration;
 use platform_contract::notify::{BRIDGE_LISTEN_SQL, Notification};
 use platform_contract::state::{DesiredState, ItemKind};
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::sync::Change;
 use super::{StopReason, Workspaces};
@@ -27,7 +27,8 @@ pub async fn run(workspaces: Arc<Workspaces>, kick: mpsc::UnboundedSender<()>) {
             Ok(()) => failures = 0,
             Err(e) => {
                 failures = failures.saturating_add(1);
-                tracing::warn!(error = %e, "notification listener lost its connection");
+                let error = crate::db::tls::describe(&e);
+                tracing::warn!(%error, "notification listener lost its connection");
             }
         }
         tokio::time::sleep(retry.delay_after(failures.max(1))).await;
@@ -39,7 +40,7 @@ async fn listen_once(
     workspaces: &Arc<Workspaces>,
     kick: &mpsc::UnboundedSender<()>,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = workspaces.database.connect(NoTls).await?;
+    let (client, mut connection) = workspaces.database.connect_raw().await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         loop {

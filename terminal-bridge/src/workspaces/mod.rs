@@ -168,7 +168,7 @@ pub struct Workspaces {
     runtime: Arc<dyn Runtime>,
     shared: Arc<Shared>,
     /// For the listener's dedicated connection.
-    database: tokio_postgres::Config,
+    database: crate::db::Database,
     slots: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<Slot>>>>,
     /// Command channels of the active sessions' tasks, for notifications (registered before
     /// the initial sync, so nothing announced during it is missed).
@@ -181,7 +181,7 @@ impl Workspaces {
     /// `database` is for the LISTEN connection, `pool` for everything else.
     pub fn new(
         runtime: Arc<dyn Runtime>,
-        database: tokio_postgres::Config,
+        database: crate::db::Database,
         pool: deadpool_postgres::Pool,
         config: SyncConfig,
     ) -> Arc<Self> {

@@ -29,7 +29,10 @@ async fn setup(pool_size: usize) -> (PgCluster, String, PgPools) {
 }
 
 async fn connect(pools: &PgPools, url: &str) -> PooledClient {
-    pools.connect(url, &allow_all()).await.expect("connect")
+    pools
+        .connect(url, &allow_all(), "test", None)
+        .await
+        .expect("connect")
 }
 
 /// Debug output without the generated `DbValue::`/`DbDataType::` prefixes.
@@ -369,7 +372,7 @@ async fn an_exhausted_pool_fails_after_the_timeout() {
     let pools = PgPools::new(1, Duration::from_millis(300));
     let _held = connect(&pools, &url).await;
     let started = Instant::now();
-    match pools.connect(&url, &allow_all()).await {
+    match pools.connect(&url, &allow_all(), "test", None).await {
         Err(Error::ConnectionFailed(m)) => {
             assert!(m.contains("all 1 pooled connections are in use"), "{m}")
         }
@@ -391,7 +394,7 @@ async fn a_busy_pool_waits_past_the_connect_timeout_with_a_longer_pool_wait() {
         drop(held);
     };
     let allowed = allow_all();
-    let (second, ()) = tokio::join!(pools.connect(&url, &allowed), release);
+    let (second, ()) = tokio::join!(pools.connect(&url, &allowed, "test", None), release);
     let second = second.expect("the freed connection");
     assert!(started.elapsed() >= connect_timeout * 3);
     assert!(matches!(
@@ -406,7 +409,7 @@ async fn a_stopped_database_fails_fast() {
     drop(connect(&pools, &url).await);
     cluster.stop().unwrap();
     let started = Instant::now();
-    match pools.connect(&url, &allow_all()).await {
+    match pools.connect(&url, &allow_all(), "test", None).await {
         Err(Error::ConnectionFailed(_)) => {}
         Err(e) => panic!("{e:?}"),
         Ok(c) => {
