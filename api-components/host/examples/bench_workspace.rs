@@ -30,7 +30,6 @@ use test_support::PgCluster;
 #[path = "bench_support/mod.rs"]
 mod bench_support;
 
-
 type Pool = deadpool_postgres::Pool;
 
 /// An error answer with the API's shape.

@@ -3,79 +3,14 @@
 
 mod common;
 
-use common::{Host, Reply, Stack, client, each_host, listen, next_notification};
+use common::{
+    Body, Host, PASSWORD, Reply, Stack, call, each_host, listen, next_notification, raw_get,
+    session,
+};
 use platform_contract::notify::ITEM_CHANNEL;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const PASSWORD: &str = "correct horse battery";
-
-/// `method path` with an optional token, optional headers and an optional body
-/// (JSON when a `Value`, raw octet-stream when bytes).
-async fn call(
-    stack: &Stack,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body: Body,
-) -> Reply {
-    let mut req = client().request(method, stack.url(path));
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    req = match body {
-        Body::None => req,
-        Body::Json(v) => req.json(&v),
-        Body::Octets(b) => req
-            .header("content-type", "application/octet-stream")
-            .body(b),
-        Body::Text(t) => req.header("content-type", "application/json").body(t),
-    };
-    Reply::of(req.send().await.unwrap()).await
-}
-
-enum Body {
-    None,
-    Json(Value),
-    Octets(Vec<u8>),
-    Text(&'static str),
-}
-
-async fn session(stack: &Stack, token: &str) -> String {
-    let r = Reply::of(
-        client()
-            .post(stack.url("/api/sessions/"))
-            .bearer_auth(token)
-            .json(&json!({"name": "files"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{r:?}");
-    r.body["session_id"].as_str().unwrap().to_owned()
-}
-
-async fn raw_get(stack: &Stack, path: &str, token: &str) -> (u16, Option<String>, Vec<u8>) {
-    let resp = client()
-        .get(stack.url(path))
-        .bearer_auth(token)
-        .header("accept", "application/octet-stream")
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let etag = resp
-        .headers()
-        .get("etag")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, etag, resp.bytes().await.unwrap().to_vec())
-}
 
 fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -154,8 +89,9 @@ async fn files_round_trip_conflicts_limits_and_access(host: Host) {
     let r = call(&stack, Method::GET, &file("bin/a.dat"), a, &[], Body::None).await;
     assert_eq!(r.body["encoding"], "base64");
     assert_eq!(r.body["content"], base64(&all));
-    let (status, etag, bytes) = raw_get(&stack, &file("bin/a.dat"), &alice).await;
-    assert_eq!((status, etag.as_deref()), (200, Some("\"1\"")));
+    let (status, headers, bytes) = raw_get(&stack, &file("bin/a.dat"), &alice).await;
+    let etag = headers.get("etag").map(|v| v.to_str().unwrap());
+    assert_eq!((status, etag), (200, Some("\"1\"")));
     assert_eq!(bytes, all);
     let reversed: Vec<u8> = all.iter().rev().copied().collect();
     let r = call(
@@ -383,7 +319,7 @@ async fn files_round_trip_conflicts_limits_and_access(host: Host) {
         &file("j"),
         a,
         &[],
-        Body::Text("{not json"),
+        Body::Typed("application/json", b"{not json".to_vec()),
     )
     .await;
     r.assert_error(400, "invalid_json");

@@ -7,7 +7,8 @@
 #![allow(dead_code)]
 
 use futures::StreamExt;
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -308,4 +309,117 @@ pub async fn next_notification(
         .await
         .expect("no notification within 20 s")
         .expect("the LISTEN connection ended")
+}
+
+// --- requests as a user ---------------------------------------------------------------
+
+/// A password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A request body.
+pub enum Body {
+    None,
+    Json(Value),
+    Octets(Vec<u8>),
+    /// Raw bytes with this content type.
+    Typed(&'static str, Vec<u8>),
+}
+
+impl From<Option<Value>> for Body {
+    fn from(body: Option<Value>) -> Body {
+        body.map_or(Body::None, Body::Json)
+    }
+}
+
+/// `method path` with an optional token and headers.
+pub async fn call(
+    stack: &Stack,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Reply {
+    Reply::of(
+        request(stack, method, path, token, headers, body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+pub fn request(
+    stack: &Stack,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> reqwest::RequestBuilder {
+    let mut req = client().request(method, stack.url(path));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    match body.into() {
+        Body::None => req,
+        Body::Json(v) => req.json(&v),
+        Body::Octets(b) => req
+            .header("content-type", "application/octet-stream")
+            .body(b),
+        Body::Typed(t, b) => req.header("content-type", t).body(b),
+    }
+}
+
+/// `GET path` answered with raw bytes: status, headers, body.
+pub async fn raw_get(
+    stack: &Stack,
+    path: &str,
+    token: &str,
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let resp = client()
+        .get(stack.url(path))
+        .bearer_auth(token)
+        .header("accept", "application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.bytes().await.unwrap().to_vec())
+}
+
+/// A new session of the token's user; its id.
+pub async fn session(stack: &Stack, token: &str) -> String {
+    let r = stack
+        .post_json(
+            &client_with(token),
+            "/api/sessions/",
+            &json!({"name": "workspace"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    r.body["session_id"].as_str().unwrap().to_owned()
+}
+
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+impl Stack {
+    /// A registered, logged-in user named `username` (password [`PASSWORD`]) and a new session
+    /// of theirs: `(token, session id)`.
+    pub async fn user_and_session(&self, username: &str) -> (String, String) {
+        let token = self.user_with_token(username, PASSWORD).await;
+        let id = session(self, &token).await;
+        (token, id)
+    }
 }
