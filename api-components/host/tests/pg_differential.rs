@@ -12,6 +12,10 @@
 //! unconvertible parameters, database errors, both the asynchronous and synchronous
 //! functions, and the connection allow-list.
 //!
+//! Not in the table: a synchronous `query` whose result has no rows, which never returns
+//! on Spin 4.1 and leaves the application hanging for every later request (api-host
+//! answers no columns and no rows; `postgres::db_tests` checks that).
+//!
 //! To record again after changing the table, run the Spin test with
 //! `PG_DIFFERENTIAL_RECORD=<file>`: it writes the table with Spin's answers there.
 

@@ -15,7 +15,8 @@
 //!   timestamp); `numeric` goes through `rust_decimal` (NaN, ±Infinity and values above
 //!   2^96 fail; more than 28 decimals are rounded); `jsonb` is parsed and serialised
 //!   again (keys sorted, no whitespace, numbers as `serde_json` prints them). A value
-//!   that fails fails the whole query.
+//!   that fails fails the query (`query-failed` text; through `query-async`, the rows
+//!   before it still arrive).
 //! - Parameters ([`to_sql`]) become the Rust value Spin makes of them, and
 //!   tokio-postgres accepts it only for the placeholder types that Rust type accepts:
 //!   `int8` only `"char"`, `int16` `int2`, `int32` `int4`, `int64` `int8`,
@@ -25,9 +26,13 @@
 //!   `jsonb` `json` and `jsonb` (re-serialised), `decimal` `numeric` (plain decimal
 //!   text only: no exponent, NaN or infinity), the ranges their range types, the
 //!   arrays `int4[]`, `int8[]`, `numeric[]` and text arrays, `interval`, and `db-null`
-//!   anything. No widening: an `int32` for an `int8` placeholder is refused. A value
-//!   that cannot be made at all (a bad date, UUID, JSON or decimal) is refused before
-//!   the statement is even prepared.
+//!   anything. No widening: an `int32` for an `int8` placeholder is refused
+//!   (`query-failed` text, from tokio-postgres). A value that cannot be made at all (a
+//!   bad date, time, UUID, JSON or decimal, an epoch timestamp out of range) is refused
+//!   before the statement is even prepared: `bad-parameter` from a query,
+//!   `value-conversion-failed` from an execute. An integer range bound at the type's
+//!   maximum that would need normalising makes Spin's host panic, so it traps here
+//!   ([`traps_in_spin`]).
 
 use super::codecs::{DecimalBound, Interval, Null, Raw};
 use super::wit::{DbDataType, DbValue, ParameterValue, RangeBoundKind};
@@ -314,5 +319,68 @@ impl Bounded for i64 {
 impl Bounded for DecimalBound {
     fn is_max(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_types_are_spins() {
+        assert!(matches!(
+            data_type(&Type::TIMESTAMPTZ),
+            DbDataType::Datetime
+        ));
+        assert!(matches!(
+            data_type(&Type::BPCHAR_ARRAY),
+            DbDataType::ArrayStr
+        ));
+        for (ty, name) in [
+            (Type::JSON, "json"),
+            (Type::NAME, "name"),
+            (Type::CHAR, "char"),
+            (Type::INT2_ARRAY, "_int2"),
+            (Type::INET, "inet"),
+        ] {
+            assert!(
+                matches!(data_type(&ty), DbDataType::Other(ref n) if n == name),
+                "{ty}"
+            );
+        }
+    }
+
+    #[test]
+    fn parameters_accept_only_spins_placeholder_types() {
+        let accepts = |p: ParameterValue, ty: Type| {
+            let mut out = bytes::BytesMut::new();
+            to_sql(&p).unwrap().to_sql_checked(&ty, &mut out).is_ok()
+        };
+        assert!(accepts(ParameterValue::Int32(1), Type::INT4));
+        assert!(!accepts(ParameterValue::Int32(1), Type::INT8));
+        assert!(accepts(ParameterValue::Int8(1), Type::CHAR));
+        assert!(!accepts(
+            ParameterValue::Datetime((2024, 1, 1, 0, 0, 0, 0)),
+            Type::TIMESTAMPTZ
+        ));
+        assert!(accepts(ParameterValue::Timestamp(0), Type::TIMESTAMPTZ));
+        assert!(accepts(ParameterValue::Str("x".into()), Type::NAME));
+        assert!(accepts(ParameterValue::DbNull, Type::INET));
+        assert!(to_sql(&ParameterValue::Decimal("1e3".into())).is_err());
+        assert!(to_sql(&ParameterValue::Uuid("nope".into())).is_err());
+    }
+
+    #[test]
+    fn ranges_normalise_and_trap_like_spin() {
+        use RangeBoundKind::{Exclusive, Inclusive};
+        let max = ParameterValue::RangeInt32((Some((1, Inclusive)), Some((i32::MAX, Inclusive))));
+        assert_eq!(traps_in_spin(&[max]), Some("int4range"));
+        let fine = ParameterValue::RangeInt64((Some((i64::MAX, Inclusive)), None));
+        assert_eq!(traps_in_spin(&[fine]), None);
+        let r = range(&Some((5, Inclusive)), &Some((1, Exclusive)), |v: &i32| {
+            Ok(*v)
+        })
+        .unwrap();
+        assert!(r.is_empty(), "a reversed range is the empty range");
     }
 }

@@ -41,6 +41,22 @@ async fn one_row(client: &PooledClient, sql: &str) -> Vec<DbValue> {
     set.rows.into_iter().next().unwrap()
 }
 
+/// Spin 4.1 never answers this one (see `tests/pg_differential.rs`); without rows there
+/// are no columns, as in Spin's `query-async`.
+#[tokio::test]
+async fn a_synchronous_query_without_rows_has_no_columns() {
+    let (_cluster, url, pools) = setup(1).await;
+    let c = connect(&pools, &url).await;
+    let set = statement::query_all(&c, "select 1::int4 as a where false", &[])
+        .await
+        .unwrap();
+    assert!(set.columns.is_empty() && set.rows.is_empty());
+    assert!(matches!(
+        one_row(&c, "select 1::int4").await[0],
+        DbValue::Int32(1)
+    ));
+}
+
 #[tokio::test]
 async fn stale_cached_statements_are_prepared_again() {
     let (_cluster, url, pools) = setup(1).await;
