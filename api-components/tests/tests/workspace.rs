@@ -4,12 +4,12 @@
 mod common;
 
 use common::{
-    Body, Host, PASSWORD, Reply, Stack, call, each_host, listen, next_notification, raw_get,
+    Body, Host, PASSWORD, Stack, call, client, each_host, listen, next_notification, raw_get,
     session,
 };
 use platform_contract::notify::ITEM_CHANNEL;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 fn base64(bytes: &[u8]) -> String {

@@ -6,7 +6,8 @@
 //! - `tls`: TLS as Spin does it (system roots, `set-ca-root`, `[[client_tls]]`).
 //! - `statement`: prepare (cached), bind, execute, error mapping.
 //! - `rows`: the row stream of `query-async`.
-//! - `convert`: values between WIT and PostgreSQL's binary format.
+//! - `convert`: values between WIT and PostgreSQL, with Spin's rules (see there).
+//! - `codecs`: the binary codecs no crate provides (interval, NULL, raw values).
 //!
 //! The asynchronous functions (`open-async`, `query-async`, `execute-async`,
 //! `build-async`), which spin-sdk 7 calls, take an [`Accessor`]: they copy what they
@@ -132,7 +133,18 @@ impl HasData for Pg {
 
 type WitResult<T> = wasmtime::Result<Result<T, Error>>;
 
-/// Opens a connection with what [`PgCtx`] holds (a copy, so not touching the store).
+/// Traps where Spin's host panics on the parameters (see [`convert::traps_in_spin`]).
+fn trap_like_spin(params: &[ParameterValue]) -> wasmtime::Result<()> {
+    match convert::traps_in_spin(params) {
+        Some(ty) => Err(wasmtime::format_err!(
+            "an {ty} bound at the maximum of its type cannot be normalised \
+             (Spin's host panics on it)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Opens a connection with what [`PgCtx`] holds, without touching the store.
 async fn connect(
     ctx: PgCtx,
     address: &str,
@@ -177,6 +189,7 @@ impl wit::HostConnection for PgCtxView<'_> {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> WitResult<RowSet> {
+        trap_like_spin(&params)?;
         let client = self.client(&conn)?;
         Ok(statement::query_all(&client, &statement, &params).await)
     }
@@ -187,6 +200,7 @@ impl wit::HostConnection for PgCtxView<'_> {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> WitResult<u64> {
+        trap_like_spin(&params)?;
         let client = self.client(&conn)?;
         Ok(statement::execute(&client, &statement, &params).await)
     }
@@ -280,12 +294,14 @@ impl<T: Send> wit::HostConnectionWithStore<T> for Pg {
         StreamReader<Row>,
         FutureReader<Result<(), Error>>,
     )> {
+        trap_like_spin(&params)?;
         let client = client_of(accessor, &conn)?;
-        let (columns, rows) = match statement::query(&client, &statement, &params).await {
+        let started = match statement::query(&client, &statement, &params).await {
             Ok(started) => started,
             Err(e) => return Ok(Err(e)),
         };
-        let (producer, outcome) = rows::RowProducer::new(rows, client);
+        let columns = started.columns;
+        let (producer, outcome) = rows::RowProducer::new(started.first, started.rest, client);
         accessor.with(|mut access| {
             let rows = StreamReader::new(&mut access, producer)?;
             let outcome = FutureReader::new(&mut access, async move {
@@ -302,6 +318,7 @@ impl<T: Send> wit::HostConnectionWithStore<T> for Pg {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> WitResult<u64> {
+        trap_like_spin(&params)?;
         let client = client_of(accessor, &conn)?;
         Ok(statement::execute(&client, &statement, &params).await)
     }

@@ -2,7 +2,9 @@
 //! the host.
 //!
 //! - [`PgPools::connect`] parses the address (URL or `key=value` form), checks every
-//!   host in it against the component's `allowed_outbound_hosts` ([`HostCheck`]), and
+//!   host in it against the component's `allowed_outbound_hosts` ([`HostCheck`]; also
+//!   each `hostaddr`, which Spin 4.1 leaves unchecked: the one place this host refuses
+//!   more than Spin, since a `hostaddr` would otherwise bypass the allow-list), and
 //!   takes a connection from the address's pool. Neither connecting nor waiting for a
 //!   free connection can hang: connecting is bounded by the connect timeout, waiting by
 //!   the pool wait (by default the connect timeout; the host sets a longer one, since a

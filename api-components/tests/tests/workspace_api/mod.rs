@@ -3,8 +3,8 @@
 
 #![allow(dead_code)]
 
-pub use crate::common::{Body, PASSWORD, call, raw_get, session};
 use crate::common::Stack;
+pub use crate::common::{Body, PASSWORD, call, raw_get, session};
 use reqwest::Method;
 use serde_json::json;
 
