@@ -8,7 +8,7 @@
 //!   bytes.
 //! - [`io`]: [`FrameReader`] / [`FrameWriter`] over tokio streams, and [`client_handshake`].
 //! - [`error`]: [`DecodeError`] and [`EncodeError`].
-//! - `client` (feature `client`, on by default): [`Client`](client::Client), the one client of
+//! - `client` (feature `client`, on by default): `Client`, the one client of
 //!   the protocol: hello, requests and their waiters, terminal streams with output credit, the
 //!   bounded queue of file events, and a clean close that fails every waiter. With feature
 //!   `test-util`, `client::fake` is a scripted fake agent for tests.
