@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Host, Reply, Stack, client, each_host};
+use common::{Host, each_host, Reply, Stack, client};
 use reqwest::Method;
 use serde_json::json;
 
@@ -70,11 +70,8 @@ fn list_has(r: &Reply, header: &str, item: &str) -> bool {
 
 #[each_host]
 async fn cors_when_origins_are_configured(host: Host) {
-    let stack = Stack::with_variables(
-        host,
-        &[("cors_origins", &format!("{ALLOWED}, {ALSO_ALLOWED}/"))],
-    )
-    .await;
+    let stack =
+        Stack::with_variables(host, &[("cors_origins", &format!("{ALLOWED}, {ALSO_ALLOWED}/"))]).await;
 
     // Preflights from an allowed origin: 204 on every component, whatever the route's methods
     // (a 405 here would break every browser call).

@@ -9,8 +9,8 @@ mod e2e;
 
 use std::time::{Duration, Instant};
 
-use common::{Host, each_host};
 use e2e::ws::{Ws, close_code};
+use common::{Host, each_host};
 use e2e::{Backend, E2e, SandboxLimits, on_each_backend};
 use serde_json::json;
 
@@ -271,13 +271,10 @@ print('GOT-2-GIB', flush=True)
 
 #[each_host(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_bomb_and_a_memory_hog_are_contained(host: Host) {
-    let e2e = E2e::with_limits(
-        host,
-        SandboxLimits {
-            memory_mb: 256,
-            pids: 64,
-        },
-    )
+    let e2e = E2e::with_limits(host, SandboxLimits {
+        memory_mb: 256,
+        pids: 64,
+    })
     .await;
     let token = e2e.user("erin").await;
     let noisy = e2e.session(&token).await;

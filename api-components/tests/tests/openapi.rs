@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Host, Reply, Stack, client, each_host};
+use common::{Host, each_host, Reply, Stack, client};
 use platform_core::openapi::{lint, schemas};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Host, Reply, Stack, client, client_from, each_host};
+use common::{Host, each_host, Reply, Stack, client, client_from};
 use platform_core::token::{VERIFY_TOKEN_SQL, generate, token_sha256};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -356,11 +356,8 @@ async fn failed_logins_are_limited_per_address(host: Host) {
 
 #[each_host]
 async fn a_successful_login_clears_the_username_count_and_locks_expire(host: Host) {
-    let s = Stack::with_variables(
-        host,
-        &[("login_max_failures", "3"), ("login_lockout_seconds", "2")],
-    )
-    .await;
+    let s =
+        Stack::with_variables(host, &[("login_max_failures", "3"), ("login_lockout_seconds", "2")]).await;
     s.register("mallory", PASSWORD).await;
     let mut n = 20;
     let mut next_client = || {

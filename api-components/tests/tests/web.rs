@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Host, Stack, client, each_host};
+use common::{Host, each_host, Stack, client};
 use reqwest::header::{self, HeaderMap};
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Host, Reply, Stack, client, each_host, listen, next_notification};
+use common::{Host, each_host, Reply, Stack, client, listen, next_notification};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;

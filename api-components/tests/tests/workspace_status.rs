@@ -5,7 +5,7 @@
 mod common;
 mod workspace_api;
 
-use common::{Host, Reply, Stack, client, each_host};
+use common::{Host, each_host, Reply, Stack, client};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::json;
@@ -41,11 +41,8 @@ async fn ensure_default(stack: &Stack, token: &str, id: &str) -> Reply {
 
 #[each_host(flavor = "multi_thread")]
 async fn status_counts_and_the_default_project_is_made_once(host: Host) {
-    let stack = Stack::with_variables(
-        host,
-        &[("max_file_size", "5000"), ("max_workspace_files", "77")],
-    )
-    .await;
+    let stack =
+        Stack::with_variables(host, &[("max_file_size", "5000"), ("max_workspace_files", "77")]).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let bob = stack.user_with_token("bob", PASSWORD).await;
     let carol = stack.user_with_token("carol", PASSWORD).await;
@@ -195,14 +192,11 @@ fn too_large(r: &Reply, cap: &str) {
 
 #[each_host(flavor = "multi_thread")]
 async fn every_writer_keeps_to_the_workspace_caps(host: Host) {
-    let stack = Stack::with_variables(
-        host,
-        &[
-            ("max_file_size", "60"),
-            ("max_workspace_files", "5"),
-            ("max_workspace_bytes", "100"),
-        ],
-    )
+    let stack = Stack::with_variables(host, &[
+        ("max_file_size", "60"),
+        ("max_workspace_files", "5"),
+        ("max_workspace_bytes", "100"),
+    ])
     .await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let id = session(&stack, &alice).await;

@@ -7,7 +7,7 @@ mod common;
 mod workspace_api;
 
 use chrono::{Datelike, Timelike};
-use common::{Host, Reply, Stack, client, each_host};
+use common::{Host, each_host, Reply, Stack, client};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::json;

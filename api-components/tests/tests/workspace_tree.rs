@@ -5,7 +5,7 @@
 mod common;
 mod workspace_api;
 
-use common::{Host, Stack, each_host, listen, next_notification};
+use common::{Host, each_host, Stack, listen, next_notification};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
