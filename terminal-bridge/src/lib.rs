@@ -9,7 +9,8 @@
 //! - [`http`]: the HTTP API: [`router`] with `GET /healthz`, `GET /readyz`, `GET /metrics`
 //!   and the WebSockets.
 //! - [`metrics`]: the Prometheus counters and gauges.
-//! - [`terminals`]: the hub: one agent connection per session, terminal attachments.
+//! - [`terminals`]: the hub: one agent connection per session, terminal attachments. Both it
+//!   and [`workspaces`] reach agents through `agent_protocol::Client`, the protocol's one client.
 //! - [`ws`]: the WebSocket endpoints: authentication, the JSON protocol, the raw endpoint,
 //!   limits.
 //! - [`runtime`]: the [`runtime::Runtime`] trait and its implementations (where sandboxes run).

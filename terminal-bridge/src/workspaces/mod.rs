@@ -6,7 +6,8 @@
 //!
 //! Modules:
 //! - [`config`]: [`SyncConfig`], the settings (idle timeout, reconcile period, file limits).
-//! - [`agent`]: the file-sync connection to a sandbox's `pod-agent`.
+//! - [`agent`]: the file-sync connection to a sandbox's `pod-agent`, a thin layer over
+//!   `agent_protocol::Client` (timeouts, [`agent::AgentError`], deletions of missing paths).
 //! - [`merge`]: the sync rule (which side wins, conflict copies), a pure function.
 //! - [`store`]: the SQL (file rows written the way the REST component writes them).
 //! - [`sync`]: the task per active session (events, notifications, rechecks, idle check).
