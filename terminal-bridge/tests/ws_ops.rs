@@ -83,7 +83,11 @@ async fn errors_are_counted_by_code_and_reconcile_failures_by_reason() {
     let mut client = bridge.connect(&token).await;
     let mut viewer = bridge.connect(&bob_token).await;
 
-    client.socket.send(Message::text("{not json")).await.unwrap();
+    client
+        .socket
+        .send(Message::text("{not json"))
+        .await
+        .unwrap();
     assert_eq!(client.next_of("error").await["code"], "bad_request");
     client
         .send(json!({"type": "detach", "sessionId": session, "terminalId": "nope"}))
