@@ -7,6 +7,7 @@ mod sync_harness;
 
 use std::time::Duration;
 
+use common::ws::metric;
 use sync_harness::{Backend, Harness, Listener, eventually, on_each_backend, quiet_config};
 use terminal_bridge::workspaces::{SyncConfig, WorkspaceEvent};
 
@@ -245,6 +246,29 @@ async fn over_limit_shell_files_are_reported_not_saved(backend: Backend) {
     assert!(h.row(session, "d.txt").await.is_none());
     let stats: std::collections::HashMap<_, _> = h.workspaces.stats().into_iter().collect();
     assert!(stats["bridge_sync_errors_total"] >= 2.0, "{stats:?}");
+    h.shut_down().await;
+}
+
+/// Sync failures are counted by reason for `/metrics` (the event's code).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_failures_are_counted_by_reason() {
+    let config = SyncConfig {
+        max_file_size: 1000,
+        ..quiet_config()
+    };
+    let mut h = Harness::start(Backend::Process, config).await;
+    let session = h.session().await;
+    h.workspaces.activate(session).await.unwrap();
+    let name = "bridge_sync_failures_total{reason=\"file_too_large\"}";
+    assert_eq!(metric(&h.workspaces.render_metrics(), name), 0.0);
+
+    h.shell_write(session, "big.bin", &[b'x'; 1001]);
+    h.event(Duration::from_secs(5), "a SyncError", |e| {
+        matches!(e, WorkspaceEvent::SyncError { .. })
+    })
+    .await;
+    let text = h.workspaces.render_metrics();
+    assert!(metric(&text, name) >= 1.0, "{text}");
     h.shut_down().await;
 }
 

@@ -53,6 +53,17 @@ pub enum RuntimeError {
     Other(#[from] anyhow::Error),
 }
 
+impl RuntimeError {
+    /// A label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            RuntimeError::NotRunning => "not_running",
+            RuntimeError::Unavailable(_) => "unavailable",
+            RuntimeError::Other(_) => "other",
+        }
+    }
+}
+
 /// A place where sandboxes run.
 #[async_trait]
 pub trait Runtime: Send + Sync + 'static {

@@ -12,7 +12,8 @@
 //! - [`store`]: the SQL (file rows written the way the REST component writes them).
 //! - [`sync`]: the task per active session (events, notifications, rechecks, idle check).
 //! - [`listener`]: LISTEN for desired-state and file notifications, reconnecting.
-//! - [`reconcile`]: the periodic pass over sessions and sandboxes.
+//! - [`reconcile`]: the periodic pass over sessions and sandboxes, and its error policy
+//!   ([`ReconcileError`]).
 //! - [`stats`]: counters for `/metrics`.
 //!
 //! The rules are in the README ("File sync").
@@ -41,9 +42,11 @@ pub mod store;
 mod sync;
 
 pub use config::SyncConfig;
+pub use reconcile::ReconcileError;
 pub use stats::Stats;
 use store::Store;
 use sync::{Change, Command, Handle};
+pub use sync::{FailureKind, SyncError};
 
 /// Something clients of a session should hear about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -432,9 +435,10 @@ impl Workspaces {
                 Err(e) => tracing::warn!(%session, "saving edits before the stop failed: {e}"),
             }
         }
-        if let Err(e) = self.runtime.stop(session).await {
-            tracing::warn!(%session, error = %e, "stopping the sandbox failed");
-            self.status(session, ObservedState::Failed, Some(&e.to_string()))
+        if let Err(source) = self.runtime.stop(session).await {
+            let message = source.to_string();
+            self.reconcile_failed(ReconcileError::Stop { session, source });
+            self.status(session, ObservedState::Failed, Some(&message))
                 .await;
             return;
         }
@@ -549,10 +553,10 @@ impl Workspaces {
         self.routes.lock().unwrap().insert(session, tx.clone());
         match sync::start(self.shared.clone(), sandbox, stream, generation, (tx, rx)).await {
             Ok(handle) => Ok(handle),
-            Err(message) => {
+            Err(e) => {
                 self.routes.lock().unwrap().remove(&session);
                 Err(RuntimeError::Unavailable(format!(
-                    "syncing the workspace files failed: {message}"
+                    "syncing the workspace files failed: {e}"
                 )))
             }
         }
