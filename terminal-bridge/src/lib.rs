@@ -1,5 +1,6 @@
 //! The terminal-bridge: owns the database schema, holds the browsers' WebSockets and connects
-//! them to the shells in the sandboxes (see `ARCHITECTURE.md`).
+//! them to the shells in the sandboxes (see `docs/ARCHITECTURE.md`; the WebSocket protocol,
+//! session lifecycle and file sync are specified in `terminal-bridge/PROTOCOL.md`).
 //!
 //! Modules:
 //! - [`config`]: the command line (`migrate`, `serve`), with environment fallbacks.

@@ -16,7 +16,7 @@
 //!   ([`ReconcileError`]).
 //! - [`stats`]: counters for `/metrics`.
 //!
-//! The rules are in the README ("File sync").
+//! The rules are in `terminal-bridge/PROTOCOL.md` ("Sessions" and "File sync").
 
 use platform_contract::state::{DesiredState, ObservedState};
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
-//! The JSON messages of `GET /ws`, both directions. The README's "Terminal protocol" section
-//! documents them with examples; the names follow the original front end
+//! The JSON messages of `GET /ws`, both directions. `terminal-bridge/PROTOCOL.md` ("Terminal
+//! protocol") documents them with examples; the names follow the original front end
 //! (`terminal_input` / `terminal_output`, camelCase fields).
 
 use serde::{Deserialize, Serialize};
