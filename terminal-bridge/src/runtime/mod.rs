@@ -14,12 +14,12 @@ use uuid::Uuid;
 
 pub mod config;
 pub mod kube;
-pub mod local;
+pub mod bubblewrap;
 pub mod process;
 
 pub use self::kube::KubeRuntime;
 pub use config::{RuntimeArgs, RuntimeKind, build};
-pub use local::LocalRuntime;
+pub use bubblewrap::BubblewrapRuntime;
 
 /// A byte stream to one sandbox's agent (a unix socket, or the stdio of an exec).
 pub trait AgentIo: AsyncRead + AsyncWrite + Send + Unpin {}

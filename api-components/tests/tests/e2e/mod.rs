@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use terminal_bridge::runtime::Runtime;
-use terminal_bridge::runtime::local::{Limits, LocalConfig, LocalRuntime};
+use terminal_bridge::runtime::bubblewrap::{Limits, BubblewrapConfig, BubblewrapRuntime};
 use test_support::{ChildGuard, FakeKube, free_port, wait_for_http};
 use uuid::Uuid;
 
@@ -352,8 +352,8 @@ impl E2e {
 
     /// Stops every sandbox left in the directory (the runtime's `stop`: pid namespace,
     /// cgroups, directory), as the test's last step.
-    async fn stop_sandboxes(config: LocalConfig) {
-        let runtime = match LocalRuntime::new(config) {
+    async fn stop_sandboxes(config: BubblewrapConfig) {
+        let runtime = match BubblewrapRuntime::new(config) {
             Ok(runtime) => Arc::new(runtime),
             Err(err) => {
                 eprintln!("cannot stop the sandboxes: {err:#}");
@@ -368,8 +368,8 @@ impl E2e {
         }
     }
 
-    fn local_config(&self) -> LocalConfig {
-        LocalConfig {
+    fn bubblewrap_config(&self) -> BubblewrapConfig {
+        BubblewrapConfig {
             bwrap: "bwrap".into(),
             agent: test_support::binary("pod-agent"),
             sandbox_dir: self.sandboxes.path().to_path_buf(),
@@ -396,7 +396,7 @@ impl Drop for E2e {
             return; // the fake cluster kills its pods' agents as it goes
         }
         // Drop may run inside the test's runtime: stop on a thread with a runtime of its own.
-        let config = self.local_config();
+        let config = self.bubblewrap_config();
         let stopper = std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
