@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use terminal_bridge::runtime::bubblewrap::state::{SandboxState, is_running, start_time};
-use terminal_bridge::runtime::bubblewrap::{Limits, BubblewrapConfig, BubblewrapRuntime};
+use terminal_bridge::runtime::bubblewrap::{BubblewrapConfig, BubblewrapRuntime, Limits};
 use terminal_bridge::runtime::{Runtime, RuntimeError};
 use uuid::Uuid;
 

@@ -4,38 +4,12 @@
 
 mod common;
 
-use common::{Host, client, wasm};
+use common::{Host, client};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 fn manifest(outbound: &str) -> String {
-    format!(
-        r#"
-spin_manifest_version = 2
-[application]
-name = "fixture-app"
-[variables]
-greeting = {{ default = "hello from the default" }}
-from_env = {{ required = true }}
-port = {{ default = "1" }}
-[[trigger.http]]
-route = "/fixture/..."
-component = "fixture"
-[[trigger.http]]
-route = "/fixture/users/:id/files/..."
-component = "fixture"
-[[trigger.http]]
-route = {{ private = true }}
-component = "fixture"
-[component.fixture]
-source = "{source}"
-allowed_outbound_hosts = [{outbound}]
-[component.fixture.variables]
-greeting = "{{{{ greeting }}}}"
-from_env = "env said {{{{ from_env }}}}"
-"#,
-        source = wasm("fixture"),
-    )
+    common::fixture_manifest(outbound)
 }
 
 fn start(outbound: &str, args: &[&str]) -> Host {

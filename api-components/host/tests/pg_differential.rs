@@ -21,7 +21,7 @@
 
 mod common;
 
-use common::{Served, client, wasm};
+use common::{Served, client};
 use serde_json::{Value, json};
 use test_support::{Host, PgCluster, each_host, free_port};
 
@@ -36,23 +36,9 @@ const SETUP: &[&str] = &[
 ];
 
 fn manifest(pg_port: u16) -> String {
-    format!(
-        r#"
-spin_manifest_version = 2
-[application]
-name = "pg-differential"
-[variables]
-database_url = {{ required = true }}
-[[trigger.http]]
-route = "/fixture/..."
-component = "fixture"
-[component.fixture]
-source = "{}"
-allowed_outbound_hosts = ["postgres://127.0.0.1:{pg_port}"]
-[component.fixture.variables]
-database_url = "{{{{ database_url }}}}"
-"#,
-        wasm("fixture"),
+    common::pg_fixture_manifest(
+        "pg-differential",
+        &[format!("postgres://127.0.0.1:{pg_port}")],
     )
 }
 

@@ -9,6 +9,8 @@
 //! differ, each test says so: Spin 4.1 refuses `sslmode=verify-full` as an invalid address,
 //! and does not apply the runtime configuration's `[[client_tls]]` to PostgreSQL.
 
+mod common;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,22 +31,12 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("spin.toml");
         let port = cluster.port();
-        let text = format!(
-            r#"spin_manifest_version = 2
-[application]
-name = "pg-tls"
-[variables]
-database_url = {{ required = true }}
-[[trigger.http]]
-route = "/fixture/..."
-component = "fixture"
-[component.fixture]
-source = "{}"
-allowed_outbound_hosts = ["postgres://127.0.0.1:{port}", "postgres://db.invalid:{port}"]
-[component.fixture.variables]
-database_url = "{{{{ database_url }}}}"
-"#,
-            test_support::wasm_component("fixture").display()
+        let text = common::pg_fixture_manifest(
+            "pg-tls",
+            &[
+                format!("postgres://127.0.0.1:{port}"),
+                format!("postgres://db.invalid:{port}"),
+            ],
         );
         std::fs::write(&manifest, text).unwrap();
         Setup {
@@ -68,7 +60,7 @@ database_url = "{{{{ database_url }}}}"
 
     /// Starts `host` with `url` as the database, `trust` (if any) as `SSL_CERT_FILE` and the
     /// extra arguments `args`, and asks the component whether its connection uses TLS:
-    /// `Ok(uses_tls)`, or `Err(the component's error)`.
+    /// `Ok(uses_tls)`, or `Err("<error kind>: <text>")`.
     async fn uses_tls(
         &self,
         host: Host,
@@ -94,7 +86,12 @@ database_url = "{{{{ database_url }}}}"
         let body: Value = response.json().await.unwrap();
         match status {
             200 => Ok(body["rows"][0][0]["v"] == "true"),
-            _ => Err(body["error"].as_str().unwrap_or_default().to_owned()),
+            // `{"error": {"kind": "connection-failed", "text": ...}}` (see the fixture's pg.rs).
+            _ => Err(format!(
+                "{}: {}",
+                body["error"]["kind"].as_str().unwrap_or_default(),
+                body["error"]["text"].as_str().unwrap_or_default()
+            )),
         }
     }
 
@@ -136,7 +133,7 @@ async fn a_certificate_from_an_untrusted_ca_is_refused(host: Host) {
         (s.cluster.url_for("tls"), Some(s.other_ca())),
     ] {
         let error = s.uses_tls(host, &url, trust, &[]).await.unwrap_err();
-        assert!(error.contains("ConnectionFailed"), "{error}");
+        assert!(error.starts_with("connection-failed: "), "{error}");
         let reason = match host {
             Host::ApiHost => "not signed by a certificate authority this host trusts",
             Host::Spin => "unable to get local issuer certificate",

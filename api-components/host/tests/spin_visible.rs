@@ -5,42 +5,13 @@
 
 mod common;
 
-use common::{Served, client, wasm};
+use common::{Served, client};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use test_support::{Host, each_host};
 
 fn manifest(outbound: &str) -> String {
-    format!(
-        r#"
-spin_manifest_version = 2
-[application]
-name = "fixture-app"
-[variables]
-greeting = {{ default = "hello from the default" }}
-from_env = {{ required = true }}
-port = {{ default = "1" }}
-[[trigger.http]]
-route = "/fixture/..."
-component = "fixture"
-[[trigger.http]]
-route = "/fixture/users/:id/files/..."
-component = "fixture"
-[[trigger.http]]
-route = "/exact/echo"
-component = "fixture"
-[[trigger.http]]
-route = {{ private = true }}
-component = "fixture"
-[component.fixture]
-source = "{source}"
-allowed_outbound_hosts = [{outbound}]
-[component.fixture.variables]
-greeting = "{{{{ greeting }}}}"
-from_env = "env said {{{{ from_env }}}}"
-"#,
-        source = wasm("fixture"),
-    )
+    common::fixture_manifest(outbound)
 }
 
 fn start(host: Host, outbound: &str) -> Served {

@@ -9,9 +9,9 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::Runtime;
+use super::bubblewrap::{BubblewrapConfig, BubblewrapRuntime};
 use super::kube::KubeRuntime;
 use super::kube::settings::KubeArgs;
-use super::bubblewrap::{BubblewrapConfig, BubblewrapRuntime};
 use super::process::ProcessRuntime;
 
 /// The kinds of runtime this build offers.

@@ -12,14 +12,14 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 use uuid::Uuid;
 
+pub mod bubblewrap;
 pub mod config;
 pub mod kube;
-pub mod bubblewrap;
 pub mod process;
 
 pub use self::kube::KubeRuntime;
-pub use config::{RuntimeArgs, RuntimeKind, build};
 pub use bubblewrap::BubblewrapRuntime;
+pub use config::{RuntimeArgs, RuntimeKind, build};
 
 /// A byte stream to one sandbox's agent (a unix socket, or the stdio of an exec).
 pub trait AgentIo: AsyncRead + AsyncWrite + Send + Unpin {}

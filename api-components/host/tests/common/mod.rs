@@ -133,3 +133,67 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// A manifest serving the `fixture` component under `/fixture/...` (plus the routes of the
+/// routing tests), with the variables `greeting`, `from_env` (required) and `port`, and
+/// `allowed_outbound_hosts = [outbound]`.
+pub fn fixture_manifest(outbound: &str) -> String {
+    format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "fixture-app"
+[variables]
+greeting = {{ default = "hello from the default" }}
+from_env = {{ required = true }}
+port = {{ default = "1" }}
+[[trigger.http]]
+route = "/fixture/..."
+component = "fixture"
+[[trigger.http]]
+route = "/fixture/users/:id/files/..."
+component = "fixture"
+[[trigger.http]]
+route = "/exact/echo"
+component = "fixture"
+[[trigger.http]]
+route = {{ private = true }}
+component = "fixture"
+[component.fixture]
+source = "{source}"
+allowed_outbound_hosts = [{outbound}]
+[component.fixture.variables]
+greeting = "{{{{ greeting }}}}"
+from_env = "env said {{{{ from_env }}}}"
+"#,
+        source = wasm("fixture"),
+    )
+}
+
+/// A manifest serving the `fixture` component under `/fixture/...` with a required
+/// `database_url` variable and `allowed_outbound_hosts` = `allowed` (each quoted here).
+pub fn pg_fixture_manifest(name: &str, allowed: &[String]) -> String {
+    let allowed = allowed
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "{name}"
+[variables]
+database_url = {{ required = true }}
+[[trigger.http]]
+route = "/fixture/..."
+component = "fixture"
+[component.fixture]
+source = "{source}"
+allowed_outbound_hosts = [{allowed}]
+[component.fixture.variables]
+database_url = "{{{{ database_url }}}}"
+"#,
+        source = wasm("fixture"),
+    )
+}

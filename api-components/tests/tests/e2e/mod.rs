@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use terminal_bridge::runtime::Runtime;
-use terminal_bridge::runtime::bubblewrap::{Limits, BubblewrapConfig, BubblewrapRuntime};
+use terminal_bridge::runtime::bubblewrap::{BubblewrapConfig, BubblewrapRuntime, Limits};
 use test_support::{ChildGuard, FakeKube, free_port, wait_for_http};
 use uuid::Uuid;
 
