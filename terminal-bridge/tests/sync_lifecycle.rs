@@ -490,14 +490,10 @@ async fn a_pod_that_stays_pending_does_not_hold_up_the_reconcile() {
     use terminal_bridge::runtime::kube::pod;
     use terminal_bridge::runtime::kube::settings::KubeSettings;
 
-    let mut h = Harness::start(
-        Backend::Kube,
-        SyncConfig {
-            reconcile_secs: 0.3,
-            ..quiet_config()
-        },
-    )
-    .await;
+    // No periodic pass: the test runs the one pass that sees both sandboxes itself, so no
+    // earlier pass (one that listed the pending pod before the stop was written) can be
+    // waiting on the adoption when it looks.
+    let mut h = Harness::start(Backend::Kube, quiet_config()).await;
     let fake = h.fake().unwrap();
     let (a, b) = (h.session().await, h.session().await);
     // The reconcile goes through sandboxes in session order: the pending pod comes first.
@@ -517,6 +513,8 @@ async fn a_pod_that_stays_pending_does_not_hold_up_the_reconcile() {
         )
         .await
         .unwrap();
+    let workspaces = h.workspaces.clone();
+    let pass = tokio::spawn(async move { workspaces.reconcile_once().await });
     h.event(
         Duration::from_secs(10),
         "the stop, long before the start timeout",
@@ -526,5 +524,6 @@ async fn a_pod_that_stays_pending_does_not_hold_up_the_reconcile() {
         },
     )
     .await;
+    pass.abort();
     assert!(!h.is_running(running).await);
 }
