@@ -34,9 +34,9 @@ pub mod spin_find;
 pub use child::ChildGuard;
 pub use fake_kube::{FakeKube, Fate};
 pub use host::{Host, HostProcess};
-/// One test per host: see the `test-support-macros` crate.
-pub use test_support_macros::each_host;
 pub use http::{HttpResponse, http_get, wait_for_http};
 pub use net::free_port;
 pub use paths::{binary, spin_manifest, target_dir, wasm_component, workspace_root};
 pub use pg_cluster::PgCluster;
+/// One test per host: see the `test-support-macros` crate.
+pub use test_support_macros::each_host;

@@ -43,7 +43,11 @@ pub fn find_spin() -> Result<PathBuf, String> {
 
 /// `(major, minor)` of `spin --version` output such as `spin 4.1.0-pre0 (94a8fc8a 2026-08-21)`.
 pub fn parse_spin_version(text: &str) -> Option<(u64, u64)> {
-    let version = text.trim().strip_prefix("spin ")?.split_whitespace().next()?;
+    let version = text
+        .trim()
+        .strip_prefix("spin ")?
+        .split_whitespace()
+        .next()?;
     let mut parts = version.split(['.', '-']);
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
