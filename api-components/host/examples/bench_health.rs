@@ -1,4 +1,5 @@
-//! Benchmark (a command, not a test): `GET /api/health/detailed` served by `api-host`
+//! Benchmark (a command, not a test): `GET /api/health` (no database: the hosts' own cost per
+//! request) and `GET /api/health/detailed` served by `api-host`
 //! from the real `health.wasm` and by the real Spin CLI serving the same manifest (when found;
 //! skipped otherwise), beside a native axum + tokio-postgres handler doing the
 //! same work (the same probe query on a pooled connection and the same GET of the
@@ -130,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
     println!("{seconds} s per run, PostgreSQL and bridge on loopback");
     let runs = [
         ("/api/health", 1),
+        ("/api/health", 16),
         ("/api/health/detailed", 1),
         ("/api/health/detailed", 16),
     ];

@@ -5,12 +5,10 @@
 //! same work with the same statements: the bearer token check
 //! (`platform_core::token::VERIFY_TOKEN_SQL`), the caller's role in the session, then the
 //! select (read) or the upsert with its `pg_notify` (write). All against one throwaway
-//! PostgreSQL in the same run, with the same token, session, files and load loop. `health`
-//! adds `GET /api/health` (no database: the hosts' own cost per request).
+//! PostgreSQL in the same run, with the same token, session, files and load loop.
 //!
-//! Usage: `bench_workspace [health] [get] [post]` (default: get post). Run with `scripts/bench
-//! rest` (health get) or `scripts/bench api` (get post); they build everything in release mode
-//! first. Prints requests/s and p50/p99 latency at concurrency 1 and 16, and the ratios
+//! Usage: `bench_workspace [get] [post]` (default: both). Run with `scripts/bench rest` (get) or
+//! `scripts/bench api` (get post); they build everything in release mode first. Prints requests/s and p50/p99 latency at concurrency 1 and 16, and the ratios
 //! api-host/native and spin/api-host. Writers each write their own file, so row locks do not
 //! serialize them.
 
@@ -129,10 +127,6 @@ fn session_and_path(id: &str, path: &str) -> Result<(uuid::Uuid, String), Fail> 
     Ok((session, path.path))
 }
 
-async fn native_liveness() -> axum::Json<Value> {
-    axum::Json(json!({ "status": "healthy", "version": env!("CARGO_PKG_VERSION") }))
-}
-
 async fn native_read(
     State(pool): State<Arc<Pool>>,
     Path((id, path)): Path<(String, String)>,
@@ -222,8 +216,6 @@ async fn native_write(
 /// What one load run sends.
 #[derive(Clone, Copy)]
 enum Op {
-    /// `GET /api/health`: no database, no token.
-    Health,
     Read,
     Write,
 }
@@ -240,7 +232,6 @@ struct Target {
 /// One request; `Err` with the status and the start of the body when it did not succeed.
 async fn send(client: &reqwest::Client, t: &Target, worker: usize) -> Result<(), String> {
     let req = match t.op {
-        Op::Health => client.get(format!("{}/api/health", t.base)),
         Op::Read => client
             .get(format!(
                 "{}/api/workspace/{}/file/bench/read.txt",
@@ -363,7 +354,7 @@ async fn prepare(host: &str) -> anyhow::Result<Ctx> {
     })
 }
 
-/// The runs the arguments ask for (`health`, `get`, `post`; default `get post`).
+/// The runs the arguments ask for (`get`, `post`; default both).
 fn selected_runs() -> anyhow::Result<Vec<(&'static str, Op)>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
@@ -371,10 +362,9 @@ fn selected_runs() -> anyhow::Result<Vec<(&'static str, Op)>> {
     }
     args.iter()
         .map(|arg| match arg.as_str() {
-            "health" => Ok(("GET /api/health", Op::Health)),
             "get" => Ok(("GET /api/workspace/{id}/file/{path} (1 KiB)", Op::Read)),
             "post" => Ok(("POST /api/workspace/{id}/file/{path} (1 KiB)", Op::Write)),
-            other => anyhow::bail!("unknown run {other:?} (choose from: health get post)"),
+            other => anyhow::bail!("unknown run {other:?} (choose from: get post)"),
         })
         .collect()
 }
@@ -404,7 +394,6 @@ async fn main() -> anyhow::Result<()> {
     .max_size(16)
     .build()?;
     let app = Router::new()
-        .route("/api/health", get(native_liveness))
         .route(
             "/api/workspace/{id}/file/{*path}",
             get(native_read).post(native_write),
