@@ -1,10 +1,13 @@
 //! The command line, one documented struct; every option also reads an environment variable.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+
+use crate::db::Database;
 
 /// Example shown when `DATABASE_URL` is missing.
 const DATABASE_URL_EXAMPLE: &str = "postgres://postgres@127.0.0.1:5433/code_exec";
@@ -16,10 +19,20 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Parser)]
 #[command(name = "terminal-bridge", version, about)]
 pub struct Cli {
-    /// PostgreSQL URL, e.g. postgres://user:password@host:5432/dbname (required). TLS is not
-    /// supported yet: use sslmode=disable or prefer.
+    /// PostgreSQL URL, e.g. postgres://user:password@host:5432/dbname?sslmode=require
+    /// (required). TLS as the REST hosts (api-host, Spin) do it: sslmode=disable connects
+    /// without; any other mode (prefer, the default, require, verify-ca, verify-full) uses TLS
+    /// when the server offers it (require and verify-*: or fails) and always verifies the
+    /// server's certificate, chain and host name, against the system's certificate authorities
+    /// (SSL_CERT_FILE / SSL_CERT_DIR replace those) plus --database-ca-file.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// A PEM file of certificate authorities to trust for the database server's certificate,
+    /// besides the system's: the CA of a hosted PostgreSQL or of your own. Used by every
+    /// connection (migrate, pooled queries, the LISTEN connection).
+    #[arg(long, env = "DATABASE_CA_FILE", global = true)]
+    pub database_ca_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -106,8 +119,15 @@ impl WsArgs {
 }
 
 impl Cli {
-    /// The database connection settings from `--database-url` / `DATABASE_URL`, with a clear
-    /// error when it is missing or malformed.
+    /// The database of `--database-url` / `DATABASE_URL` and `--database-ca-file` /
+    /// `DATABASE_CA_FILE`, with a clear error when the URL is missing or malformed or the CA
+    /// file unusable.
+    pub fn database(&self) -> anyhow::Result<Database> {
+        let config = self.database_config()?;
+        Database::new(config, self.database_ca_file.as_deref())
+    }
+
+    /// The connection settings from `--database-url` / `DATABASE_URL`.
     pub fn database_config(&self) -> anyhow::Result<tokio_postgres::Config> {
         let Some(url) = self
             .database_url
@@ -119,14 +139,20 @@ impl Cli {
                  database to use, e.g. DATABASE_URL={DATABASE_URL_EXAMPLE} (see .env.example)"
             );
         };
-        database_config(url)
+        connection_settings(url)
     }
 }
 
-/// Parses a PostgreSQL URL (or key=value string) into connection settings. The error does not
+/// The database at `url`, trusting the system's certificate authorities only (no CA file).
+pub fn database_config(url: &str) -> anyhow::Result<Database> {
+    Database::new(connection_settings(url)?, None)
+}
+
+/// Parses a PostgreSQL URL (or key=value string) into connection settings, with libpq's
+/// `sslmode=verify-ca`/`verify-full` taken as `require` (see `db::tls`). The error does not
 /// repeat the URL, which may hold a password.
-pub fn database_config(url: &str) -> anyhow::Result<tokio_postgres::Config> {
-    let mut config: tokio_postgres::Config = url
+pub fn connection_settings(url: &str) -> anyhow::Result<tokio_postgres::Config> {
+    let mut config: tokio_postgres::Config = crate::db::tls::normalize_sslmode(url)
         .parse()
         .context("DATABASE_URL is not a valid PostgreSQL URL")?;
     if config.get_connect_timeout().is_none() {
@@ -174,9 +200,31 @@ mod tests {
     }
 
     #[test]
+    fn the_ca_file_may_follow_the_subcommand_and_is_checked() {
+        let cli = parse(&[
+            "terminal-bridge",
+            "migrate",
+            "--database-url",
+            "postgres://u@h:1/d?sslmode=verify-full",
+            "--database-ca-file",
+            "/nonexistent/ca.pem",
+        ]);
+        assert_eq!(
+            cli.database_config().unwrap().get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        let err = format!("{:#}", cli.database().unwrap_err());
+        assert!(
+            err.contains("DATABASE_CA_FILE /nonexistent/ca.pem"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn missing_database_url_names_the_variable() {
         let cli = Cli {
             database_url: None,
+            database_ca_file: None,
             command: Command::Migrate,
         };
         let err = cli.database_config().unwrap_err().to_string();
@@ -185,7 +233,7 @@ mod tests {
 
     #[test]
     fn malformed_url_does_not_echo_the_password() {
-        let err = database_config("postgres://u:secret@h:notaport/d").unwrap_err();
+        let err = connection_settings("postgres://u:secret@h:notaport/d").unwrap_err();
         let err = format!("{err:#}");
         assert!(!err.contains("secret"), "{err}");
     }

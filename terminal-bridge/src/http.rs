@@ -90,7 +90,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render() + &crate::metrics::render_pairs(&state.workspaces.stats()),
+        state.metrics.render() + &state.workspaces.render_metrics(),
     )
         .into_response()
 }

@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let database = cli.database_config()?;
+    let database = cli.database()?;
     match cli.command {
         Command::Migrate => {
             let mut client = db::connect_with_retry(&database, db::Retry::default()).await?;

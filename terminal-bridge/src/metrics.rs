@@ -1,15 +1,23 @@
 //! Prometheus metrics of the bridge, served as text at `GET /metrics`.
 //!
-//! Hand-rolled: a handful of atomics and two labelled counters do not justify a metrics
+//! Hand-rolled: a handful of atomics and a few labelled counters do not justify a metrics
 //! framework. To add a metric: add a field to [`Metrics`] (an [`AtomicU64`] for a counter, an
-//! [`AtomicI64`] for a gauge), document it, and add one `counter`/`gauge` line to
-//! [`Metrics::render`] — the section marked "workspaces" is the place for sandbox counts and
-//! file-sync lag.
+//! [`AtomicI64`] for a gauge, a [`LabelledCounter`] for a counter by label), document it, and
+//! add one `counter`/`gauge`/`render` line to [`Metrics::render`] — the section marked
+//! "workspaces" is the place for sandbox counts and file-sync lag.
+//!
+//! Labelled counters are counted through typed methods ([`Metrics::client_error`],
+//! [`Metrics::auth_failure`]; the session layer's `Stats` for reconcile and sync failures)
+//! that take the error itself and label it with its `metric_label()`, so the label values are
+//! the error enums' small, fixed sets and never a string typed at a call site.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use crate::ws::ClientError;
+use crate::ws::auth::AuthError;
 
 /// Every metric of the process. Shared as `Arc<Metrics>`.
 #[derive(Debug, Default)]
@@ -26,21 +34,22 @@ pub struct Metrics {
     pub terminal_bytes_in: AtomicU64,
     /// Terminal output bytes delivered to clients.
     pub terminal_bytes_out: AtomicU64,
-    /// Protocol errors sent to clients, by error code (`forbidden`, `rate_limited`, ...).
-    errors: Mutex<BTreeMap<&'static str, u64>>,
-    /// Refused authentications, by reason (`missing`, `invalid`, `timeout`).
-    auth_failures: Mutex<BTreeMap<&'static str, u64>>,
+    /// Errors sent to WebSocket clients (an `error` message, an error close frame or an HTTP
+    /// refusal before the upgrade), by [`ClientError::metric_label`].
+    errors: LabelledCounter,
+    /// Refused authentications, by [`AuthError::metric_label`].
+    auth_failures: LabelledCounter,
 }
 
 impl Metrics {
-    /// Counts one error sent to a client.
-    pub fn error(&self, code: &'static str) {
-        *lock(&self.errors).entry(code).or_default() += 1;
+    /// Counts one error sent to a client (see [`ClientError::record`], which calls this).
+    pub fn client_error(&self, error: &ClientError) {
+        self.errors.inc(error.metric_label());
     }
 
     /// Counts one refused authentication.
-    pub fn auth_failure(&self, reason: &'static str) {
-        *lock(&self.auth_failures).entry(reason).or_default() += 1;
+    pub fn auth_failure(&self, error: &AuthError) {
+        self.auth_failures.inc(error.metric_label());
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
@@ -88,19 +97,18 @@ impl Metrics {
             "Terminal output bytes delivered to clients.",
             c(&self.terminal_bytes_out),
         );
-        labelled(
+        // The name predates the error enum and is what dashboards and the README know.
+        self.errors.render(
             &mut out,
             "bridge_ws_errors_total",
             "Errors sent to WebSocket clients, by code.",
             "code",
-            &lock(&self.errors),
         );
-        labelled(
+        self.auth_failures.render(
             &mut out,
             "bridge_auth_failures_total",
             "Refused WebSocket authentications, by reason.",
             "reason",
-            &lock(&self.auth_failures),
         );
         // Workspaces: sandbox counts and sync lag go here.
         out
@@ -127,16 +135,30 @@ fn counter(out: &mut String, name: &str, help: &str, value: f64) {
     let _ = writeln!(out, "{name} {value}");
 }
 
-fn labelled(
-    out: &mut String,
-    name: &str,
-    help: &str,
-    label: &str,
-    values: &BTreeMap<&'static str, u64>,
-) {
-    header(out, name, help, "counter");
-    for (key, value) in values {
-        let _ = writeln!(out, "{name}{{{label}=\"{key}\"}} {value}");
+/// A counter by one label, e.g. errors by code. Label values are `&'static str`: they come
+/// from an error enum's `metric_label()`, so their number is small and fixed.
+#[derive(Debug, Default)]
+pub struct LabelledCounter {
+    values: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl LabelledCounter {
+    /// Adds one to `label`'s count.
+    pub fn inc(&self, label: &'static str) {
+        *lock(&self.values).entry(label).or_default() += 1;
+    }
+
+    /// The count of `label` (0 if never counted).
+    pub fn get(&self, label: &str) -> u64 {
+        lock(&self.values).get(label).copied().unwrap_or_default()
+    }
+
+    /// Appends the counter in the exposition format: `name{label="value"} count` per value.
+    pub fn render(&self, out: &mut String, name: &str, help: &str, label: &str) {
+        header(out, name, help, "counter");
+        for (key, value) in lock(&self.values).iter() {
+            let _ = writeln!(out, "{name}{{{label}=\"{key}\"}} {value}");
+        }
     }
 }
 
@@ -165,9 +187,10 @@ mod tests {
         let metrics = Metrics::default();
         metrics.ws_connections.fetch_add(2, Relaxed);
         metrics.terminal_bytes_in.fetch_add(5, Relaxed);
-        metrics.error("forbidden");
-        metrics.error("forbidden");
-        metrics.auth_failure("invalid");
+        let forbidden = ClientError::Forbidden("viewers cannot type".into());
+        metrics.client_error(&forbidden);
+        metrics.client_error(&forbidden);
+        metrics.auth_failure(&AuthError::Invalid);
         let text = metrics.render();
         assert!(text.contains("\nbridge_ws_connections 2\n"), "{text}");
         assert!(text.contains("\nbridge_terminal_input_bytes_total 5\n"));

@@ -18,7 +18,7 @@ use crate::workspaces::Workspaces;
 
 /// Connects (retrying while the database starts), applies pending migrations, binds the listen
 /// address and serves until SIGTERM or Ctrl-C, then says goodbye to the WebSocket clients.
-pub async fn run(database: tokio_postgres::Config, args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(database: db::Database, args: ServeArgs) -> anyhow::Result<()> {
     let listen = args.listen;
     let mut client = db::connect_with_retry(&database, Retry::default()).await?;
     let report = migrate::run(&mut client).await?;
@@ -26,7 +26,7 @@ pub async fn run(database: tokio_postgres::Config, args: ServeArgs) -> anyhow::R
         Some(current) => info!(applied = report.applied.len(), %current, "database schema ready"),
         None => info!("no migrations to apply"),
     }
-    let pool = db::pool(&database, args.db_pool_size)?;
+    let pool = database.pool(args.db_pool_size)?;
     let runtime = crate::runtime::config::build(&args.runtime)?;
     info!(runtime = runtime.name(), "sandbox runtime ready");
     let workspaces = Workspaces::new(runtime, database.clone(), pool.clone(), args.sync.clone());

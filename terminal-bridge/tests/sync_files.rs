@@ -7,6 +7,7 @@ mod sync_harness;
 
 use std::time::Duration;
 
+use common::ws::metric;
 use sync_harness::{Backend, Harness, Listener, eventually, on_each_backend, quiet_config};
 use terminal_bridge::workspaces::{SyncConfig, WorkspaceEvent};
 
@@ -54,7 +55,7 @@ async fn activation_pushes_files_and_shell_edits_come_back(backend: Backend) {
     .await;
 
     // A shell edit: a new version in PostgreSQL, a notification and an event, within 1 s.
-    let mut notes = Listener::new(&h.db.url, "workspace_item_changed").await;
+    let mut notes = Listener::new(&h.db.url, platform_contract::notify::ITEM_CHANNEL).await;
     let before = h.row(session, "main.py").await.unwrap().0;
     h.shell_write(session, "main.py", b"print('edited')\n");
     let event = h
@@ -248,6 +249,29 @@ async fn over_limit_shell_files_are_reported_not_saved(backend: Backend) {
     h.shut_down().await;
 }
 
+/// Sync failures are counted by reason for `/metrics` (the event's code).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_failures_are_counted_by_reason() {
+    let config = SyncConfig {
+        max_file_size: 1000,
+        ..quiet_config()
+    };
+    let mut h = Harness::start(Backend::Process, config).await;
+    let session = h.session().await;
+    h.workspaces.activate(session).await.unwrap();
+    let name = "bridge_sync_failures_total{reason=\"file_too_large\"}";
+    assert_eq!(metric(&h.workspaces.render_metrics(), name), 0.0);
+
+    h.shell_write(session, "big.bin", &[b'x'; 1001]);
+    h.event(Duration::from_secs(5), "a SyncError", |e| {
+        matches!(e, WorkspaceEvent::SyncError { .. })
+    })
+    .await;
+    let text = h.workspaces.render_metrics();
+    assert!(metric(&text, name) >= 1.0, "{text}");
+    h.shut_down().await;
+}
+
 async fn a_shell_edit_racing_a_rest_write_keeps_both(backend: Backend) {
     let h = Harness::start(backend, quiet_config()).await;
     let session = h.session().await;
@@ -283,8 +307,16 @@ async fn a_shell_edit_racing_a_rest_write_keeps_both(backend: Backend) {
     )
     .await;
     tx.execute(
-        "select pg_notify('workspace_item_changed', json_build_object('session', $1::uuid, \
-         'path', 'notes.md', 'version', $2::bigint, 'kind', 'file', 'deleted', false)::text)",
+        concat!(
+            "select ",
+            platform_contract::notify_item!(
+                "$1::uuid",
+                "'notes.md'",
+                "$2::bigint",
+                "'file'",
+                "false"
+            )
+        ),
         &[&session, &rest_version],
     )
     .await

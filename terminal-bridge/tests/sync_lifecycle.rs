@@ -180,9 +180,11 @@ async fn deleting_the_session_stops_its_sandbox(backend: Backend) {
     h.workspaces.activate(session).await.unwrap();
     h.client
         .query(
-            "with d as (delete from code_sessions where id = $1 returning id) \
-             select pg_notify('code_session_desired_state', json_build_object('session', id, \
-             'desired_state', 'stopped', 'deleted', true)::text) from d",
+            concat!(
+                "with d as (delete from code_sessions where id = $1 returning id) select ",
+                platform_contract::notify_desired_state!("id", "'stopped'", "true"),
+                " from d"
+            ),
             &[&session],
         )
         .await
@@ -226,11 +228,13 @@ async fn a_notification_missed_while_the_listener_was_down_still_arrives(backend
         .get(0);
     assert_eq!(killed, 1);
     tx.execute(
-        "with f as (insert into workspace_items (session_id, path, kind, content, size, sha256) \
-         values ($1, 'late.txt', 'file', 'late', 4, sha256('late')) \
-         returning session_id, path, version, kind) \
-         select pg_notify('workspace_item_changed', json_build_object('session', session_id, \
-         'path', path, 'version', version, 'kind', kind, 'deleted', false)::text) from f",
+        concat!(
+            "with f as (insert into workspace_items (session_id, path, kind, content, size, sha256) ",
+            "values ($1, 'late.txt', 'file', 'late', 4, sha256('late')) ",
+            "returning session_id, path, version, kind) select ",
+            platform_contract::notify_item_changed!("false"),
+            " from f"
+        ),
         &[&session],
     )
     .await
@@ -243,7 +247,7 @@ async fn a_notification_missed_while_the_listener_was_down_still_arrives(backend
 }
 
 async fn a_real_shell_edit_is_saved_and_an_attached_terminal_keeps_the_sandbox(backend: Backend) {
-    use agent_protocol::{Frame, FrameReader, FrameWriter, client_handshake};
+    use agent_protocol::Client;
     let config = SyncConfig {
         session_timeout_secs: 1.0,
         ..quiet_config()
@@ -254,28 +258,10 @@ async fn a_real_shell_edit_is_saved_and_an_attached_terminal_keeps_the_sandbox(b
 
     // A terminal, as the WebSocket layer would open one, running a real command.
     let stream = h.runtime.connect(session).await.unwrap();
-    let (r, w) = tokio::io::split(stream);
-    let (mut reader, mut writer) = (FrameReader::new(r), FrameWriter::new(w));
-    client_handshake(&mut reader, &mut writer, "test")
-        .await
-        .unwrap();
-    writer
-        .send(&Frame::Open {
-            stream: 1,
-            terminal: "main".into(),
-            cols: 80,
-            rows: 24,
-            window: u32::MAX,
-        })
-        .await
-        .unwrap();
-    let drain = tokio::spawn(async move { while let Ok(Some(_)) = reader.read_frame().await {} });
-    writer
-        .send(&Frame::Input {
-            stream: 1,
-            data: "mkdir -p out && printf 'hi\\n' > out/x.txt\n".into(),
-        })
-        .await
+    let (agent, _events) = Client::connect(stream, "test").await.unwrap();
+    let (terminal, _) = agent.open("main", 80, 24, u32::MAX, |_| {}).await.unwrap();
+    terminal
+        .input("mkdir -p out && printf 'hi\\n' > out/x.txt\n".into())
         .unwrap();
     eventually("the shell's file in PostgreSQL", || async {
         h.row(session, "out/x.txt")
@@ -289,8 +275,8 @@ async fn a_real_shell_edit_is_saved_and_an_attached_terminal_keeps_the_sandbox(b
     assert!(h.is_running(session).await);
 
     // Detached (the shell keeps running, idle): stopped after the timeout.
-    drop(writer);
-    drain.abort();
+    drop(terminal);
+    drop(agent);
     h.event(Duration::from_secs(10), "an idle stop", |e| {
         is_status(e, "stopped")
     })

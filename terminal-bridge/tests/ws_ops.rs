@@ -70,6 +70,66 @@ async fn metrics_count_connections_bytes_and_errors() {
     }
 }
 
+/// Errors sent to clients are counted by code, and failed reconcile steps by reason. The
+/// reconcile fails through the fake API server's fault injection (no sandbox is needed for
+/// any of it: the kube runtime only lists pods here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_counted_by_code_and_reconcile_failures_by_reason() {
+    let bridge = Bridge::start_on(Backend::Kube).await;
+    let (alice, token) = bridge.user("alice").await;
+    let (bob, bob_token) = bridge.user("bob").await;
+    let session = bridge.session(alice).await;
+    bridge.share(session, bob, "viewer").await;
+    let mut client = bridge.connect(&token).await;
+    let mut viewer = bridge.connect(&bob_token).await;
+
+    client
+        .socket
+        .send(Message::text("{not json"))
+        .await
+        .unwrap();
+    assert_eq!(client.next_of("error").await["code"], "bad_request");
+    client
+        .send(json!({"type": "detach", "sessionId": session, "terminalId": "nope"}))
+        .await;
+    let error = client.next_of("error").await;
+    assert_eq!(
+        (&error["code"], &error["terminalId"]),
+        (&json!("not_found"), &json!("nope")),
+        "{error}"
+    );
+    viewer.type_in(session, "main", "id\n").await;
+    assert_eq!(viewer.next_of("error").await["code"], "forbidden");
+
+    // The next request to the API server (the reconcile's listing) is refused; a 403 is not
+    // retried.
+    bridge.fake().unwrap().fail_next(1, 403, Some("GET"));
+    let workspaces = &bridge.instance.state.workspaces;
+    workspaces.reconcile_once().await;
+
+    let text = bridge.metrics().await;
+    for code in ["bad_request", "not_found", "forbidden"] {
+        let name = format!("bridge_ws_errors_total{{code=\"{code}\"}}");
+        assert_eq!(metric(&text, &name), 1.0, "{name}: {text}");
+    }
+    let failed = "bridge_reconcile_failures_total{reason=\"list_sandboxes\"}";
+    assert_eq!(metric(&text, failed), 1.0, "{text}");
+    assert!(
+        text.contains("# TYPE bridge_sync_failures_total counter\n"),
+        "{text}"
+    );
+
+    // A pass that works counts no failure.
+    workspaces.reconcile_once().await;
+    let text = bridge.metrics().await;
+    assert_eq!(metric(&text, "bridge_reconciles_total"), 2.0, "{text}");
+    assert_eq!(metric(&text, failed), 1.0, "{text}");
+    assert!(
+        !text.contains("bridge_reconcile_failures_total{reason=\"read_sessions\"}"),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_messages_close_and_fast_input_is_rate_limited() {
     let bridge = Bridge::start_with(WsConfig {

@@ -71,9 +71,8 @@ impl Host {
                 cmd
             }
             Host::Spin => {
-                let spin = crate::spin_find::find_spin().unwrap_or_else(|why| {
-                    panic!("this test runs on the real Spin, but {why}")
-                });
+                let spin = crate::spin_find::find_spin()
+                    .unwrap_or_else(|why| panic!("this test runs on the real Spin, but {why}"));
                 let dir = tempfile::tempdir().expect("creating Spin's state directory");
                 let mut cmd = Command::new(spin);
                 cmd.arg("up")

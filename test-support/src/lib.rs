@@ -5,7 +5,8 @@
 //!
 //! - [`pg_cluster`]: [`PgCluster`], a throwaway PostgreSQL cluster in a temporary directory, on a
 //!   free loopback port, stopped and deleted on drop. Works when the tests run as root (as CI
-//!   does) by running the PostgreSQL tools as an unprivileged user.
+//!   does) by running the PostgreSQL tools as an unprivileged user. [`PgCluster::start_tls`]
+//!   makes one that serves TLS with a certificate from a throwaway CA ([`pg_tls`]).
 //! - [`pg_bin`]: finds the PostgreSQL server binaries (`initdb`, `pg_ctl`, ...).
 //! - [`os_user`]: which OS user the PostgreSQL tools run as.
 //! - [`child`]: [`ChildGuard`], which kills a spawned process when the test ends, and shows its
@@ -29,6 +30,7 @@ pub mod os_user;
 pub mod paths;
 pub mod pg_bin;
 pub mod pg_cluster;
+pub mod pg_tls;
 pub mod spin_find;
 
 pub use child::ChildGuard;
@@ -38,5 +40,6 @@ pub use http::{HttpResponse, http_get, wait_for_http};
 pub use net::free_port;
 pub use paths::{binary, spin_manifest, target_dir, wasm_component, workspace_root};
 pub use pg_cluster::PgCluster;
+pub use pg_tls::TlsFiles;
 /// One test per host: see the `test-support-macros` crate.
 pub use test_support_macros::each_host;

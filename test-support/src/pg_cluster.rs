@@ -1,4 +1,5 @@
-//! A throwaway PostgreSQL cluster for one test.
+//! A throwaway PostgreSQL cluster for one test, optionally serving TLS with a certificate from
+//! a CA the test made (see [`crate::pg_tls`]).
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -13,6 +14,7 @@ use tempfile::TempDir;
 use crate::net::free_port;
 use crate::os_user::RunAs;
 use crate::pg_bin::pg_bin_dir;
+use crate::pg_tls::{self, TlsFiles};
 
 /// Name of the superuser `initdb` creates (`-U postgres`); trusted on loopback, no password.
 pub const SUPERUSER: &str = "postgres";
@@ -58,11 +60,25 @@ pub struct PgCluster {
     running: AtomicBool,
     /// Suffix of the next name handed out by [`PgCluster::fresh_database`].
     next_database: AtomicU32,
+    /// The certificates, when the server was started with `ssl = on`.
+    tls: Option<TlsFiles>,
 }
 
 impl PgCluster {
     /// Creates a cluster with `initdb` and starts it. Blocks for a second or two.
     pub fn start() -> anyhow::Result<PgCluster> {
+        Self::start_with(false)
+    }
+
+    /// Like [`PgCluster::start`], but the server also speaks TLS (`ssl = on`), with a
+    /// certificate for `127.0.0.1` and `localhost` signed by a CA made for this cluster
+    /// ([`PgCluster::tls`] says where its PEM is). Clients may still connect without TLS
+    /// (`sslmode=disable`): `pg_hba.conf` keeps allowing both.
+    pub fn start_tls() -> anyhow::Result<PgCluster> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> anyhow::Result<PgCluster> {
         let bin_dir = pg_bin_dir()?;
         let run_as = RunAs::for_postgres()?;
         let dir = make_dir(run_as.as_ref())?;
@@ -73,7 +89,11 @@ impl PgCluster {
             run_as,
             running: AtomicBool::new(false),
             next_database: AtomicU32::new(1),
+            tls: None,
         };
+        if tls {
+            cluster.tls = Some(pg_tls::write(cluster.dir.path(), cluster.run_as.as_ref())?);
+        }
         cluster.initdb()?;
         cluster.configure()?;
 
@@ -110,6 +130,26 @@ impl PgCluster {
     /// URL of database `database` as the superuser.
     pub fn url_for(&self, database: &str) -> String {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// URL of database `database` as the superuser through host name `host` (`127.0.0.1` or
+    /// `localhost` match the TLS certificate; any other name does not, but still reaches this
+    /// cluster through `hostaddr=127.0.0.1`), with `sslmode=<sslmode>`.
+    pub fn url_with(&self, database: &str, host: &str, sslmode: &str) -> String {
+        let hostaddr = if host == "127.0.0.1" {
+            String::new()
+        } else {
+            "&hostaddr=127.0.0.1".to_owned()
+        };
+        format!(
+            "postgres://{SUPERUSER}@{host}:{}/{database}?sslmode={sslmode}{hostaddr}",
+            self.port
+        )
+    }
+
+    /// The certificates of a cluster made with [`PgCluster::start_tls`]; `None` otherwise.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
     }
 
     /// Creates database `name` (letters, digits and `_` only) and returns its URL.
@@ -192,7 +232,18 @@ impl PgCluster {
             file,
             "\n# test-support PgCluster\n{SETTINGS}unix_socket_directories = '{socket_dir}'\n"
         )
-        .with_context(|| format!("writing {}", conf.display()))
+        .with_context(|| format!("writing {}", conf.display()))?;
+        if let Some(tls) = &self.tls {
+            let quoted = |path: &Path| path.display().to_string().replace('\'', "''");
+            write!(
+                file,
+                "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+                quoted(&tls.server_cert_pem),
+                quoted(&tls.server_key_pem)
+            )
+            .with_context(|| format!("writing {}", conf.display()))?;
+        }
+        Ok(())
     }
 
     fn pg_ctl_start(&self) -> anyhow::Result<()> {

@@ -72,3 +72,29 @@ fn drop_stops_the_server_and_removes_its_directory() {
     );
     assert!(connect.is_err(), "nothing listens on the port any more");
 }
+
+#[tokio::test]
+async fn a_tls_cluster_serves_tls_with_its_own_ca_and_still_allows_plain_connections() {
+    let cluster = PgCluster::start_tls().unwrap();
+    let tls = cluster.tls().expect("certificate files");
+    for pem in [&tls.ca_pem, &tls.other_ca_pem, &tls.server_cert_pem] {
+        let text = std::fs::read_to_string(pem).unwrap();
+        assert!(
+            text.starts_with("-----BEGIN CERTIFICATE-----"),
+            "{}",
+            pem.display()
+        );
+    }
+    // NoTls falls back to a plain connection (sslmode=prefer): pg_hba.conf allows both.
+    let client = connect(&cluster.url()).await;
+    let ssl: String = client.query_one("show ssl", &[]).await.unwrap().get(0);
+    assert_eq!(ssl, "on");
+    assert!(PgCluster::start().unwrap().tls().is_none());
+    assert_eq!(
+        cluster.url_with("d", "localhost", "require"),
+        format!(
+            "postgres://postgres@localhost:{}/d?sslmode=require&hostaddr=127.0.0.1",
+            cluster.port()
+        )
+    );
+}

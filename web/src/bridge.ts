@@ -7,7 +7,8 @@
 //
 // Client -> server: open, terminal_input, resize, close.
 // Server -> client: ready, opened, terminal_output, exit, detached, closed, file_changed,
-// workspace_status, sync_error, error, reconnect, pong (README "Terminal protocol").
+// workspace_status, sync_error, error, reconnect, pong (terminal-bridge/PROTOCOL.md,
+// "Terminal protocol").
 
 export type ClientMessage =
   | { type: "open"; sessionId: string; terminalId: string; cols: number; rows: number }

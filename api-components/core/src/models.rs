@@ -5,6 +5,7 @@
 //! (no password hash, no token hash). Timestamps are RFC 3339 in UTC.
 
 use chrono::{DateTime, Utc};
+use platform_contract::state::{DesiredState, ObservedState};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use utoipa::ToSchema;
@@ -134,11 +135,11 @@ pub struct Session {
     /// The caller's role in this session.
     pub role: SessionRole,
     /// What the users asked for: `running` or `stopped`.
-    #[schema(example = "running")]
-    pub desired_state: String,
+    #[schema(value_type = String, example = "running")]
+    pub desired_state: DesiredState,
     /// What the terminal-bridge last saw: `stopped`, `starting`, `running`, `stopping`, `failed`.
-    #[schema(example = "stopped")]
-    pub observed_state: String,
+    #[schema(value_type = String, example = "stopped")]
+    pub observed_state: ObservedState,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -216,8 +217,8 @@ pub struct PutMemberRequest {
 pub struct ShutdownResponse {
     pub session_id: String,
     /// Always `stopped`: the sandbox stops once the terminal-bridge has reconciled.
-    #[schema(example = "stopped")]
-    pub desired_state: String,
+    #[schema(value_type = String, example = "stopped")]
+    pub desired_state: DesiredState,
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 //! PostgreSQL in the same run, with the same token, session, files and load loop.
 //!
 //! Usage: `bench_workspace [get] [post]` (default: both). Run with `scripts/bench rest` (get) or
-//! `scripts/bench api` (get post); they build everything in release mode first. Prints requests/s and p50/p99 latency at concurrency 1 and 16, and the ratios
-//! api-host/native and spin/api-host. Writers each write their own file, so row locks do not
-//! serialize them.
+//! `scripts/bench api` (get post); they build everything in release mode first. Prints
+//! requests/s and p50/p99 latency at concurrency 1 and 16, and the ratios api-host/native and
+//! spin/api-host. Writers each write their own file, so row locks do not serialize them.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,6 +19,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bench_support::{Figures, Row, timed};
+// The workspace component's own statements, so both sides ask the database for the same work.
+use platform_contract::sql::{
+    FILE_UPSERT_SQL as UPSERT_SQL, ITEM_READ_SQL as READ_SQL, SESSION_ROLE_SQL as ROLE_SQL,
+};
 use platform_core::token::{VERIFY_TOKEN_SQL, bearer_token, token_sha256};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -28,49 +32,6 @@ use test_support::PgCluster;
 
 #[path = "bench_support/mod.rs"]
 mod bench_support;
-
-// The workspace component's statements (workspace/src/access.rs, read.rs, write.rs,
-// notify.rs), verbatim, so both sides ask the database for the same work.
-
-/// The role of user `$2` in session `$1`.
-const ROLE_SQL: &str = concat!(
-    "select case when s.owner_id = $2::bigint then 'owner' else m.role end as role ",
-    "from code_sessions s left join session_members m ",
-    "on m.session_id = s.id and m.user_id = $2::bigint ",
-    "where s.id = $1::uuid and (s.owner_id = $2::bigint or m.user_id is not null)"
-);
-
-/// Item `$2` of session `$1`.
-const READ_SQL: &str = concat!(
-    "select kind, content, size, version, encode(sha256, 'hex') as sha256 ",
-    "from workspace_items where session_id = $1::uuid and path = $2::text"
-);
-
-/// Creates or replaces file `$2` of session `$1` with `$3` (SHA-256 `$4`), with the folders
-/// above it, and notifies every row written.
-const UPSERT_SQL: &str = concat!(
-    "with ancestors as (",
-    "select array_to_string((string_to_array($2::text, '/'))[1:n], '/') as path ",
-    "from generate_series(1, cardinality(string_to_array($2::text, '/')) - 1) as n), ",
-    "blocked as (select 1 from workspace_items w where w.session_id = $1::uuid and (",
-    "(w.kind = 'file' and w.path in (select path from ancestors)) ",
-    "or (w.kind = 'folder' and w.path = $2::text))), ",
-    "folders as (insert into workspace_items (session_id, path, parent_path, kind) ",
-    "select $1::uuid, a.path, nullif(regexp_replace(a.path, '/?[^/]*$', ''), ''), 'folder' ",
-    "from ancestors a where not exists (select 1 from blocked) ",
-    "on conflict (session_id, path) do nothing ",
-    "returning session_id, path, version, kind), ",
-    "f as (insert into workspace_items (session_id, path, parent_path, kind, content, size, sha256) ",
-    "select $1::uuid, $2::text, nullif(regexp_replace($2::text, '/?[^/]*$', ''), ''), 'file', ",
-    "$3::bytea, octet_length($3::bytea), $4::bytea where not exists (select 1 from blocked) ",
-    "on conflict (session_id, path) do update set content = excluded.content, ",
-    "size = excluded.size, sha256 = excluded.sha256 where workspace_items.kind = 'file' ",
-    "returning session_id, path, version, kind), ",
-    "notified as (select pg_notify('workspace_item_changed', json_build_object('session', ",
-    "session_id, 'path', path, 'version', version, 'kind', kind, 'deleted', false)::text) ",
-    "from (select * from folders union all select * from f) c) ",
-    "select version, (select count(*) from notified) as notified from f"
-);
 
 type Pool = deadpool_postgres::Pool;
 

@@ -6,8 +6,9 @@ use crate::config::Config;
 use crate::instances::{ComponentInstances, InstanceLimits};
 use crate::manifest::{Manifest, RouteDecl};
 use crate::outbound::AllowedHosts;
-use crate::postgres::PgPools;
+use crate::postgres::{PgPools, PgTls};
 use crate::routes::{Route, Router};
+use crate::runtime_config::RuntimeConfig;
 use crate::state::HostState;
 use crate::variables::AppVariables;
 use anyhow::{Context, Result};
@@ -70,10 +71,12 @@ impl App {
         let variables = AppVariables::resolve(&manifest, env)?;
         let engine = engine()?;
         let linker = linker(&engine)?;
+        let pg_tls = pg_tls(config.runtime_config_file.as_deref(), &manifest)?;
         let pg_pools = Arc::new(
             PgPools::new(config.pg_pool_size, config.pg_connect_timeout)
                 .with_session_reset(config.pg_reset_sessions)
-                .with_pool_wait(config.pg_pool_wait),
+                .with_pool_wait(config.pg_pool_wait)
+                .with_tls(pg_tls),
         );
         let limits = InstanceLimits {
             memory_bytes: config.memory_limit_mib * 1024 * 1024,
@@ -144,4 +147,24 @@ impl App {
             components,
         })
     }
+}
+
+/// The `[[client_tls]]` rules of the runtime configuration file, if one is given; a rule for
+/// a component the manifest does not have is accepted (as Spin does) with a warning.
+fn pg_tls(runtime_config: Option<&Path>, manifest: &Manifest) -> Result<PgTls> {
+    let Some(path) = runtime_config else {
+        return Ok(PgTls::default());
+    };
+    let runtime_config = RuntimeConfig::load(path)?;
+    let tls = PgTls::new(runtime_config.client_tls)
+        .with_context(|| format!("runtime config {}", path.display()))?;
+    for id in tls.components() {
+        if !manifest.component.contains_key(id) {
+            tracing::warn!(
+                component = id,
+                "[[client_tls]] names a component the manifest does not have"
+            );
+        }
+    }
+    Ok(tls)
 }

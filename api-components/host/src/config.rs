@@ -75,6 +75,13 @@ pub struct Config {
     #[arg(long, env = "API_HOST_PG_RESET_SESSIONS", default_value_t = true, action = clap::ArgAction::Set)]
     pub pg_reset_sessions: bool,
 
+    /// Runtime configuration file in Spin's format (the file `spin up --runtime-config-file`
+    /// takes). api-host reads its `[[client_tls]]` entries: the certificate authorities (and
+    /// client certificate) of PostgreSQL connections per component and host. Without it, TLS
+    /// connections trust the system's authorities (`SSL_CERT_FILE` replaces them, as in Spin).
+    #[arg(long, env = "API_HOST_RUNTIME_CONFIG_FILE")]
+    pub runtime_config_file: Option<PathBuf>,
+
     /// Where compiled components are cached (keyed by the .wasm's SHA-256 and the engine).
     /// Default: `$XDG_CACHE_HOME/api-host` or `~/.cache/api-host`.
     #[arg(long, env = "API_HOST_CACHE_DIR")]

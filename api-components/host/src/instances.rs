@@ -60,7 +60,11 @@ impl ComponentInstances {
                 default_timeout: self.limits.outbound_timeout,
                 pool: self.http_pool.clone(),
             },
-            pg: PgCtx::new(self.pg_pools.clone(), (*self.allowed).clone().into_check()),
+            pg: PgCtx::new(
+                self.pg_pools.clone(),
+                (*self.allowed).clone().into_check(),
+                &self.id,
+            ),
             vars: VarsCtx {
                 values: self.variables.clone(),
             },

@@ -2,6 +2,7 @@
 //! wasmtime, providing the interfaces spin-sdk 7 components import.
 //!
 //! - `config`: command line and environment.
+//! - `runtime_config`: the runtime configuration file, in Spin's format (`[[client_tls]]`).
 //! - `manifest`: the Spin manifest (version 2).
 //! - `variables`: application variables and `{{ name }}` templates.
 //! - `routes`: Spin's route matching.
@@ -21,6 +22,7 @@ pub mod manifest;
 pub mod outbound;
 pub mod postgres;
 pub mod routes;
+pub mod runtime_config;
 pub mod server;
 pub mod spin_variables;
 pub mod state;

@@ -1,15 +1,30 @@
-//! `allowed_outbound_hosts`: which `scheme://host:port` a component may reach, in Spin's
-//! syntax (`*` for any scheme, host or port; `*.example.com`; `8000..8010` port ranges;
-//! a default port per scheme when none is written).
+//! `allowed_outbound_hosts`: which `scheme://host:port` a component may reach, with
+//! Spin's parsing and matching (checked against the real Spin by
+//! `tests/outbound_allow_list.rs`):
+//!
+//! - An entry is `scheme://host[:port][/]`. The scheme is `*` or letters only, compared
+//!   exactly (`postgres` does not cover `postgresql`). The host is `*`, `*.domain` (any
+//!   name ending in `.domain`), an IP address or CIDR network (`10.0.0.0/8`), `self`
+//!   (never matches a full URL), or a name compared exactly (not case-folded; an entry
+//!   with a user part, `u@host`, is accepted and matches nothing). The port is `*`, a
+//!   number, `a..b` (a to b, b excluded), or absent: then the scheme's well-known port
+//!   (`http` 80, `https` 443, `postgres` 5432, `mysql` 3306, `redis` 6379, `mqtt` 1883;
+//!   another scheme without a port is an error).
+//! - A request matches an entry when its scheme, host and port (its own or its scheme's
+//!   well-known one) all do.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HostPattern {
     Any,
-    /// `*.example.com`: any subdomain (not the bare domain).
-    Subdomains(String),
+    /// `*.example.com`, kept as `.example.com`.
+    Suffix(String),
+    /// `self`: only relative URLs, which this host does not serve.
+    ToSelf,
+    Network(IpAddr, u8),
     Exact(String),
 }
 
@@ -23,6 +38,7 @@ enum PortPattern {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Allowed {
+    /// `None` for `*`.
     scheme: Option<String>,
     host: HostPattern,
     port: PortPattern,
@@ -34,11 +50,12 @@ pub struct AllowedHosts {
     entries: Vec<Allowed>,
 }
 
+/// The port a URL of `scheme` without one goes to, as far as the allow-list knows.
 pub fn default_port(scheme: &str) -> Option<u16> {
     Some(match scheme {
-        "http" | "ws" => 80,
-        "https" | "wss" => 443,
-        "postgres" | "postgresql" => 5432,
+        "http" => 80,
+        "https" => 443,
+        "postgres" => 5432,
         "mysql" => 3306,
         "redis" => 6379,
         "mqtt" => 1883,
@@ -49,6 +66,11 @@ pub fn default_port(scheme: &str) -> Option<u16> {
 impl AllowedHosts {
     /// Parses already-rendered entries (templates expanded by the caller).
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<AllowedHosts> {
+        if let [only] = entries
+            && only.as_ref() == "insecure:allow-all"
+        {
+            bail!("'insecure:allow-all' is not allowed: use '*://*:*' to allow everything");
+        }
         let entries = entries
             .iter()
             .map(|e| {
@@ -59,22 +81,19 @@ impl AllowedHosts {
         Ok(AllowedHosts { entries })
     }
 
+    /// Whether `scheme://host:port` may be reached. `host` as a URL parser gives it
+    /// (lower-cased for `http` and `https`, IPv6 addresses in brackets).
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        let scheme = scheme.to_ascii_lowercase();
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
         self.entries.iter().any(|e| {
-            e.scheme
-                .as_deref()
-                .is_none_or(|s| s == scheme || (s == "postgres" && scheme == "postgresql"))
+            e.scheme.as_deref().is_none_or(|s| s == scheme)
                 && match &e.host {
                     HostPattern::Any => true,
-                    HostPattern::Exact(h) => *h == host,
-                    HostPattern::Subdomains(d) => host
-                        .strip_suffix(d.as_str())
-                        .is_some_and(|p| p.ends_with('.')),
+                    HostPattern::Suffix(suffix) => host.ends_with(suffix.as_str()),
+                    HostPattern::ToSelf => false,
+                    HostPattern::Exact(h) => h == host,
+                    HostPattern::Network(net, len) => host
+                        .parse::<IpAddr>()
+                        .is_ok_and(|ip| in_network(ip, *net, *len)),
                 }
                 && match e.port {
                     PortPattern::Any => true,
@@ -91,51 +110,105 @@ impl AllowedHosts {
 }
 
 fn parse_entry(entry: &str) -> Result<Allowed> {
+    let entry = entry.trim();
     let (scheme, rest) = entry
         .split_once("://")
-        .context("must be of the form scheme://host[:port]")?;
-    if scheme.is_empty() || rest.is_empty() {
-        bail!("must be of the form scheme://host[:port]");
-    }
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.contains('/') || rest.contains('@') || rest.contains('?') {
-        bail!("must not contain a path, user or query");
-    }
-    let scheme = (scheme != "*").then(|| scheme.to_ascii_lowercase());
-    let (host, port) = split_host_port(rest)?;
-    let host = match host {
-        "*" => HostPattern::Any,
-        h if h.starts_with("*.") => HostPattern::Subdomains(h[2..].to_ascii_lowercase()),
-        h if h.contains('*') => bail!("'*' may only stand for the whole host or a leading label"),
-        h => HostPattern::Exact(h.to_ascii_lowercase()),
+        .context("must be of the form scheme://host[:port] (with '*' wildcards)")?;
+    let (host, port) = rest.rsplit_once(':').unwrap_or((rest, ""));
+    let port = match port.split_once('/') {
+        Some((_, path)) if !path.is_empty() => bail!("must not have a path"),
+        Some((port, _)) => port,
+        None => port,
     };
-    let port = match port {
-        Some("*") => PortPattern::Any,
-        Some(p) if p.contains("..") => {
-            let (a, b) = p.split_once("..").unwrap_or_default();
-            let (a, b): (u16, u16) = (a.parse()?, b.parse()?);
-            if a >= b {
-                bail!("empty port range {p}");
-            }
-            PortPattern::Range(a, b)
+    let scheme = match scheme {
+        "*" => None,
+        s if s.starts_with('{') => bail!("scheme lists are not supported"),
+        s if !s.chars().all(char::is_alphabetic) => {
+            bail!("scheme {s:?} contains a non-alphabetic character")
         }
-        Some(p) => PortPattern::Exact(p.parse().with_context(|| format!("bad port {p:?}"))?),
-        None => match scheme.as_deref().and_then(default_port) {
-            Some(p) => PortPattern::Exact(p),
-            None => bail!("a port is needed: the scheme has no default port"),
-        },
+        s => Some(s.to_owned()),
     };
-    Ok(Allowed { scheme, host, port })
+    Ok(Allowed {
+        host: parse_host(host)?,
+        port: parse_port(port, scheme.as_deref().unwrap_or("*"))?,
+        scheme,
+    })
 }
 
-fn split_host_port(rest: &str) -> Result<(&str, Option<&str>)> {
-    if let Some(v6) = rest.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').context("unclosed '['")?;
-        return Ok((host, after.strip_prefix(':')));
+fn parse_host(host: &str) -> Result<HostPattern> {
+    let host = host.trim();
+    Ok(match host {
+        "*" => HostPattern::Any,
+        "self" | "self.alt" => HostPattern::ToSelf,
+        h if h.starts_with('{') => bail!("host lists are not supported"),
+        h => {
+            if let Some((net, len)) = parse_network(h) {
+                return Ok(HostPattern::Network(net, len));
+            }
+            if h.split('/').nth(1).is_some_and(|path| !path.is_empty()) {
+                bail!("hosts must not contain paths");
+            }
+            if let Some(domain) = h.strip_prefix("*.") {
+                ensure!(
+                    !domain.contains('*'),
+                    "wildcards are allowed only as prefixes"
+                );
+                return Ok(HostPattern::Suffix(format!(".{domain}")));
+            }
+            ensure!(!h.contains('*'), "wildcards are allowed only as subdomains");
+            HostPattern::Exact(h.trim_end_matches('/').to_owned())
+        }
+    })
+}
+
+/// `ip` or `ip/prefix-length` (host bits ignored).
+fn parse_network(text: &str) -> Option<(IpAddr, u8)> {
+    let (ip, len) = match text.split_once('/') {
+        Some((ip, len)) => (ip.parse::<IpAddr>().ok()?, Some(len.parse::<u8>().ok()?)),
+        None => (text.parse::<IpAddr>().ok()?, None),
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = len.unwrap_or(max);
+    (len <= max).then_some((ip, len))
+}
+
+fn in_network(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    let bits = |a: IpAddr| -> Option<(u128, u8)> {
+        match a {
+            IpAddr::V4(v) => Some((u32::from(v).into(), 32)),
+            IpAddr::V6(v) => Some((u128::from(v), 128)),
+        }
+    };
+    let (Some((a, width)), Some((b, net_width))) = (bits(ip), bits(net)) else {
+        return false;
+    };
+    if width != net_width {
+        return false;
     }
-    Ok(match rest.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (rest, None),
+    let shift = u32::from(width - len);
+    let (a, b) = (a >> shift.min(127), b >> shift.min(127));
+    len == 0 || a == b
+}
+
+fn parse_port(port: &str, scheme: &str) -> Result<PortPattern> {
+    Ok(match port {
+        "" => PortPattern::Exact(default_port(scheme).with_context(|| {
+            format!("no port was given and the scheme {scheme:?} has no well-known port")
+        })?),
+        "*" => PortPattern::Any,
+        p if p.starts_with('{') => bail!("port lists are not supported"),
+        p => match p.split_once("..") {
+            Some((a, b)) => PortPattern::Range(
+                a.parse()
+                    .with_context(|| format!("port range {p:?} has a non-number"))?,
+                b.parse()
+                    .with_context(|| format!("port range {p:?} has a non-number"))?,
+            ),
+            None => PortPattern::Exact(
+                p.parse()
+                    .with_context(|| format!("port {p:?} is not a number"))?,
+            ),
+        },
     })
 }
 
@@ -144,44 +217,95 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exact_wildcards_ranges_and_defaults() {
+    fn exact_wildcards_ranges_networks_and_defaults() {
         let a = AllowedHosts::parse(&[
             "http://127.0.0.1:8001",
             "postgres://db.internal",
             "https://*.example.com",
             "*://cache:*",
             "http://[::1]:9000..9002",
+            "mysql://10.1.0.0/16:*",
+            "http://self",
         ])
         .unwrap();
         assert!(a.allows("http", "127.0.0.1", 8001));
         assert!(!a.allows("http", "127.0.0.1", 8002));
         assert!(!a.allows("https", "127.0.0.1", 8001));
         assert!(a.allows("postgres", "db.internal", 5432));
-        assert!(a.allows("postgresql", "DB.internal", 5432));
+        assert!(
+            !a.allows("postgresql", "db.internal", 5432),
+            "no scheme alias"
+        );
+        assert!(
+            !a.allows("postgres", "DB.internal", 5432),
+            "no case folding"
+        );
         assert!(!a.allows("postgres", "db.internal", 5433));
         assert!(a.allows("https", "api.example.com", 443));
         assert!(!a.allows("https", "example.com", 443));
         assert!(!a.allows("https", "evilexample.com", 443));
         assert!(a.allows("redis", "cache", 1));
-        assert!(a.allows("http", "::1", 9001));
-        assert!(a.allows("http", "[::1]", 9000));
-        assert!(!a.allows("http", "::1", 9002));
+        assert!(a.allows("http", "[::1]", 9001));
+        assert!(!a.allows("http", "[::1]", 9002));
+        assert!(a.allows("mysql", "10.1.200.3", 1));
+        assert!(!a.allows("mysql", "10.2.0.1", 1));
+        assert!(!a.allows("http", "self", 80));
     }
 
     #[test]
-    fn empty_list_allows_nothing_and_bad_entries_fail() {
+    fn empty_list_allows_nothing_and_entries_parse_as_in_spin() {
         assert!(!AllowedHosts::default().allows("http", "localhost", 80));
         for bad in [
             "localhost",
-            "http://",
-            "http://a/b",
-            "http://u@a",
             "foo://a",
+            "postgresql://a",
+            "*://a",
             "http://a:x",
             "http://a*b:1",
-            "http://a:5..5",
+            "http://*.a*:1",
+            "http://a/b",
+            "http://a:80/b",
+            "git+ssh://a:1",
+            "http://{a,b}:80",
         ] {
             assert!(AllowedHosts::parse(&[bad]).is_err(), "{bad}");
         }
+        assert!(AllowedHosts::parse(&["insecure:allow-all"]).is_err());
+        // Accepted by Spin, matching nothing (or the empty range).
+        for odd in [
+            "http://u@a",
+            "http://a:5..5",
+            "http://a/",
+            "http://a:80/",
+            "http://*",
+        ] {
+            AllowedHosts::parse(&[odd]).unwrap_or_else(|e| panic!("{odd}: {e:#}"));
+        }
+        let all = AllowedHosts::parse(&["*://*:*"]).unwrap();
+        assert!(all.allows("gopher", "anything", 7));
+    }
+
+    #[test]
+    fn networks() {
+        assert_eq!(
+            parse_network("10.1.2.3/8"),
+            Some(("10.1.2.3".parse().unwrap(), 8))
+        );
+        assert!(in_network(
+            "10.200.0.1".parse().unwrap(),
+            "10.1.2.3".parse().unwrap(),
+            8
+        ));
+        assert!(in_network(
+            "1.2.3.4".parse().unwrap(),
+            "0.0.0.0".parse().unwrap(),
+            0
+        ));
+        assert!(!in_network(
+            "::1".parse().unwrap(),
+            "127.0.0.1".parse().unwrap(),
+            32
+        ));
+        assert_eq!(parse_network("10.0.0.0/33"), None);
     }
 }

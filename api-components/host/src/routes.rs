@@ -67,7 +67,13 @@ impl Route {
             .to_string()
     }
 
-    fn matches<'a>(&'a self, path_segments: &[&str]) -> Option<RouteMatch<'a>> {
+    /// Matches the segments of a path (see [`Router::route`]); `trailing_slash` says
+    /// whether the path ended with `/`, which the path info keeps, as in Spin.
+    fn matches<'a>(
+        &'a self,
+        path_segments: &[&str],
+        trailing_slash: bool,
+    ) -> Option<RouteMatch<'a>> {
         if path_segments.len() < self.segments.len()
             || (!self.wildcard && path_segments.len() != self.segments.len())
         {
@@ -78,14 +84,16 @@ impl Route {
             match segment {
                 Segment::Exact(s) if s == actual => {}
                 Segment::Exact(_) => return None,
+                // Also an empty segment (`/users//files`), as in Spin.
                 Segment::Param(name) => params.push((name.clone(), actual.to_string())),
             }
         }
         let rest = &path_segments[self.segments.len()..];
-        let path_info = if rest.is_empty() {
-            String::new()
-        } else {
-            format!("/{}", rest.join("/"))
+        let slash = if trailing_slash { "/" } else { "" };
+        let path_info = match (self.wildcard, rest.is_empty()) {
+            (false, _) => String::new(),
+            (true, true) => slash.to_string(),
+            (true, false) => format!("/{}{slash}", rest.join("/")),
         };
         Some(RouteMatch {
             route: self,
@@ -122,22 +130,40 @@ pub struct Router {
 
 impl Router {
     pub fn new(routes: Vec<Route>) -> Result<Router> {
-        for (i, a) in routes.iter().enumerate() {
-            for b in &routes[..i] {
-                if a.segments == b.segments && a.wildcard == b.wildcard {
-                    bail!("routes {:?} and {:?} are duplicates", a.raw, b.raw);
-                }
+        let mut kept: Vec<Route> = Vec::with_capacity(routes.len());
+        for route in routes {
+            // The same route written twice: the later one serves it, as in Spin.
+            if let Some(same) = kept.iter_mut().find(|r| r.raw == route.raw) {
+                tracing::warn!(route = %route.raw, "route given twice: the later one is used");
+                *same = route;
+                continue;
             }
+            if let Some(other) = kept
+                .iter()
+                .find(|r| r.segments == route.segments && r.wildcard == route.wildcard)
+            {
+                bail!("routes {:?} and {:?} are duplicates", other.raw, route.raw);
+            }
+            kept.push(route);
         }
-        Ok(Router { routes })
+        Ok(Router { routes: kept })
     }
 
-    /// The most specific route matching `path` (the URI path, without query).
+    /// The most specific route matching `path` (the URI path, without query). As in
+    /// Spin, slashes at either end of the path are ignored, empty segments inside it
+    /// are not (`/a//b` has three), and the path info keeps the remaining segments as
+    /// they were, with a trailing slash when the path had one.
     pub fn route(&self, path: &str) -> Option<RouteMatch<'_>> {
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let trimmed = path.trim_matches('/');
+        let segments: Vec<&str> = if trimmed.is_empty() {
+            Vec::new()
+        } else {
+            trimmed.split('/').collect()
+        };
+        let trailing_slash = path.ends_with('/');
         self.routes
             .iter()
-            .filter_map(|r| r.matches(&segments))
+            .filter_map(|r| r.matches(&segments, trailing_slash))
             .max_by(|a, b| a.route.specificity(b.route))
     }
 }
@@ -230,6 +256,78 @@ mod tests {
         assert_eq!(r.route("/users/42/files").unwrap().path_info, "");
     }
 
+    /// What the real Spin answers for these paths (recorded with `spin up`).
+    #[test]
+    fn path_info_and_empty_segments_as_in_spin() {
+        let r = router(&[
+            "/fixture/...",
+            "/fixture/users/:id/files/...",
+            "/exact/echo",
+        ]);
+        let info = |path: &str| {
+            let m = r.route(path).unwrap();
+            (m.route.raw.clone(), m.path_info.clone(), m.params.clone())
+        };
+        let none: Vec<(String, String)> = Vec::new();
+        let id = |v: &str| vec![("id".to_string(), v.to_string())];
+        assert_eq!(
+            info("/fixture"),
+            ("/fixture/...".into(), "".into(), none.clone())
+        );
+        assert_eq!(
+            info("/fixture/"),
+            ("/fixture/...".into(), "/".into(), none.clone())
+        );
+        assert_eq!(
+            info("/fixture//"),
+            ("/fixture/...".into(), "/".into(), none.clone())
+        );
+        assert_eq!(
+            info("/fixture/a/"),
+            ("/fixture/...".into(), "/a/".into(), none.clone())
+        );
+        assert_eq!(
+            info("//fixture/a"),
+            ("/fixture/...".into(), "/a".into(), none.clone())
+        );
+        assert_eq!(
+            info("/fixture/a//b/echo"),
+            ("/fixture/...".into(), "/a//b/echo".into(), none.clone())
+        );
+        assert_eq!(
+            info("/fixture//users/7/files/x"),
+            (
+                "/fixture/...".into(),
+                "//users/7/files/x".into(),
+                none.clone()
+            )
+        );
+        let users = "/fixture/users/:id/files/...".to_string();
+        assert_eq!(
+            info("/fixture/users//files/x"),
+            (users.clone(), "/x".into(), id(""))
+        );
+        assert_eq!(
+            info("/fixture/users/7/files//"),
+            (users.clone(), "/".into(), id("7"))
+        );
+        assert_eq!(
+            info("/fixture/users/%37/files"),
+            (users, "".into(), id("%37"))
+        );
+        assert_eq!(
+            info("/exact/echo//"),
+            ("/exact/echo".into(), "".into(), none)
+        );
+        assert!(router(&["/exact/echo"]).route("/exact//echo").is_none());
+    }
+
+    #[test]
+    fn a_route_given_twice_is_served_by_the_later_one() {
+        let r = router(&["/a/...", "/a/..."]);
+        assert_eq!(r.route("/a/b").unwrap().route.component, 1);
+    }
+
     #[test]
     fn bad_routes_are_rejected() {
         assert!(Route::parse("api", 0).is_err());
@@ -238,7 +336,7 @@ mod tests {
         assert!(
             Router::new(vec![
                 Route::parse("/a/...", 0).unwrap(),
-                Route::parse("/a/...", 1).unwrap()
+                Route::parse("/a//...", 1).unwrap()
             ])
             .is_err()
         );

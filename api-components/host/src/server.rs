@@ -184,8 +184,9 @@ async fn dispatch(
     }
 }
 
-/// Builds the request the component sees: absolute URI, no client-supplied `spin-*`
-/// headers (they could spoof routing information), Spin's documented headers added.
+/// Builds the request the component sees, as Spin does: absolute URI, and Spin's
+/// `spin-*` headers set (replacing any of those names the client sent, so they cannot be
+/// spoofed; the client's other `spin-*` headers are kept, as Spin keeps them).
 fn to_component_request(
     req: Request<Incoming>,
     matched: &RouteMatch<'_>,
@@ -211,15 +212,9 @@ fn to_component_request(
         .parse()
         .map_err(|e| format!("invalid request URI: {e}"))?;
 
+    // As in Spin, the headers below replace any the client sent under their names;
+    // other `spin-*` headers of the client go through.
     let headers = &mut parts.headers;
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("spin-"))
-        .cloned()
-        .collect();
-    for name in spoofed {
-        headers.remove(name);
-    }
     let mut set = |name: &str, value: &str| {
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
             headers.insert(n, v);

@@ -101,7 +101,8 @@ impl WasiHttpHooks for OutboundHttp {
         drop(fut);
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-        let host = uri.host().unwrap_or_default().to_string();
+        // As a URL parser gives it: a name lower-cased, an IPv6 address in brackets.
+        let host = uri.host().unwrap_or_default().to_ascii_lowercase();
         let port = uri
             .port_u16()
             .or_else(|| crate::outbound::default_port(&scheme))

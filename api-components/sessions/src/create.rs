@@ -5,10 +5,10 @@
 use crate::access::Ctx;
 use crate::body;
 use crate::db;
-use crate::notify::desired_state_channel;
 use crate::reply::{self, Reply};
 use crate::session::{self, session_columns};
 use http::HeaderMap;
+use platform_contract::notify_desired_state;
 use platform_core::models::{CreateSessionRequest, CreateSessionResponse};
 use platform_core::{ApiError, validate};
 use spin_sdk::pg::ParameterValue;
@@ -21,10 +21,9 @@ const DEFAULT_NAME: &str = "Untitled session";
 const CREATE_SQL: &str = concat!(
     "with s as (insert into code_sessions (owner_id, name, language) ",
     "values ($1::bigint, $2::text, $3::text) returning *), ",
-    "notified as (select pg_notify(",
-    desired_state_channel!(),
-    ", json_build_object('session', id, 'desired_state', desired_state, 'deleted', false)::text) ",
-    "from s) ",
+    "notified as (select ",
+    notify_desired_state!("id", "desired_state", "false"),
+    " from s) ",
     "select ",
     session_columns!(),
     ", 'owner' as role, (select count(*) from notified) as notified ",

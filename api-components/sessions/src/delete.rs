@@ -9,8 +9,8 @@
 
 use crate::access::{self, Ctx};
 use crate::db;
-use crate::notify::desired_state_channel;
 use crate::reply::{self, Reply};
+use platform_contract::notify_desired_state;
 use platform_core::ApiError;
 use platform_core::models::SessionRole;
 use spin_sdk::pg::ParameterValue;
@@ -19,10 +19,9 @@ use spin_sdk::pg::ParameterValue;
 const DELETE_SQL: &str = concat!(
     "with doomed as (delete from code_sessions where id = $1::uuid and owner_id = $2::bigint ",
     "returning id), ",
-    "notified as (select pg_notify(",
-    desired_state_channel!(),
-    ", json_build_object('session', id, 'desired_state', 'stopped', 'deleted', true)::text) ",
-    "from doomed) ",
+    "notified as (select ",
+    notify_desired_state!("id", "'stopped'", "true"),
+    " from doomed) ",
     "select id::text as id, (select count(*) from notified) as notified from doomed"
 );
 

@@ -21,7 +21,7 @@
 //! Writes that the terminal-bridge must hear about (desired state, membership, deletion) are
 //! single statements whose data-modifying CTEs also call `pg_notify`, so the notification is
 //! sent if and only if the change commits (`spin:postgres` has no transactions across calls).
-//! Channels and payloads: `notify.rs` and `migrations/README.md`.
+//! Channels and payloads: `platform_contract::notify` and `migrations/README.md`.
 //!
 //! Beside the handlers: `access.rs` (who is calling, what they may do), `session.rs` (rows of
 //! `code_sessions` as [`platform_core::models::Session`]), `query.rs` (query parameters).
@@ -34,7 +34,6 @@ mod list;
 mod member_delete;
 mod member_put;
 mod members;
-mod notify;
 mod query;
 mod session;
 mod show;

@@ -5,8 +5,8 @@
 use crate::access::{self, Ctx};
 use crate::db;
 use crate::members::user_named;
-use crate::notify::member_channel;
 use crate::reply::{self, Reply};
+use platform_contract::notify_member;
 use platform_core::ApiError;
 use platform_core::models::SessionRole;
 use spin_sdk::pg::ParameterValue;
@@ -17,10 +17,9 @@ const DELETE_MEMBER_SQL: &str = concat!(
     "and (owner_id = $2::bigint or $3::bigint = $2::bigint)), ",
     "removed as (delete from session_members m using target ",
     "where m.session_id = target.id and m.user_id = $3::bigint returning m.session_id, m.user_id), ",
-    "notified as (select pg_notify(",
-    member_channel!(),
-    ", json_build_object('session', session_id, 'user_id', user_id, 'role', null::text)::text) ",
-    "from removed) ",
+    "notified as (select ",
+    notify_member!("session_id", "user_id", "null::text"),
+    " from removed) ",
     "select user_id, (select count(*) from notified) as notified from removed"
 );
 

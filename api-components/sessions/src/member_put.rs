@@ -5,10 +5,10 @@
 
 use crate::access::{self, Ctx};
 use crate::members::{self, user_named};
-use crate::notify::member_channel;
 use crate::reply::{self, Reply};
 use crate::{body, db};
 use http::HeaderMap;
+use platform_contract::notify_member;
 use platform_core::ApiError;
 use platform_core::models::{PutMemberRequest, SessionRole};
 use spin_sdk::pg::ParameterValue;
@@ -22,11 +22,10 @@ const PUT_MEMBER_SQL: &str = concat!(
     "select target.id, $3::bigint, $4::text from target ",
     "on conflict (session_id, user_id) do update set role = excluded.role ",
     "returning session_id, user_id, role, created_at), ",
-    "notified as (select pg_notify(",
-    member_channel!(),
-    ", json_build_object('session', session_id, 'user_id', user_id, 'role', role)::text) ",
-    "from upserted) ",
-    "select up.user_id, u.username, up.role, up.created_at, ",
+    "notified as (select ",
+    notify_member!("session_id", "user_id", "role"),
+    " from upserted) ",
+    "select up.user_id, u.username, up.role, up.created_at at time zone 'utc' as created_at, ",
     "(select count(*) from notified) as notified ",
     "from upserted up join users u on u.id = up.user_id"
 );

@@ -10,7 +10,7 @@ use spin_sdk::pg::{ParameterValue, Row};
 
 /// The members of session `$1`, in the order they were added.
 const MEMBERS_SQL: &str = "\
-select m.user_id, u.username, m.role, m.created_at
+select m.user_id, u.username, m.role, m.created_at at time zone 'utc' as created_at
 from session_members m join users u on u.id = m.user_id
 where m.session_id = $1::uuid
 order by m.created_at, m.user_id";

@@ -11,7 +11,8 @@ use spin_sdk::pg::Row;
 macro_rules! session_columns {
     () => {
         "s.id::text as id, s.name, s.language, s.owner_id, o.username as owner_username, \
-         s.desired_state, s.observed_state, s.created_at, s.updated_at"
+         s.desired_state, s.observed_state, s.created_at at time zone 'utc' as created_at, \
+         s.updated_at at time zone 'utc' as updated_at"
     };
 }
 pub(crate) use session_columns;
@@ -48,9 +49,20 @@ pub fn from_row(row: &Row) -> Result<Session, ApiError> {
         owner_id: db::column(row, "owner_id")?,
         owner_username: db::column(row, "owner_username")?,
         role: role(&db::column::<String>(row, "role")?)?,
-        desired_state: db::column(row, "desired_state")?,
-        observed_state: db::column(row, "observed_state")?,
+        desired_state: state(row, "desired_state")?,
+        observed_state: state(row, "observed_state")?,
         created_at: db::timestamp(row, "created_at")?,
         updated_at: db::timestamp(row, "updated_at")?,
     })
+}
+
+/// A state column, parsed into its enum; a value outside the schema's check constraint is a
+/// bug (500).
+fn state<T: std::str::FromStr<Err = platform_contract::state::UnknownValue>>(
+    row: &Row,
+    name: &str,
+) -> Result<T, ApiError> {
+    db::column::<String>(row, name)?
+        .parse()
+        .map_err(|e: platform_contract::state::UnknownValue| ApiError::Internal(e.to_string()))
 }

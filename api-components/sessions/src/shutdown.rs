@@ -5,8 +5,9 @@
 
 use crate::access::{self, Ctx};
 use crate::db;
-use crate::notify::desired_state_channel;
 use crate::reply::{self, Reply};
+use platform_contract::notify_desired_state;
+use platform_contract::state::DesiredState;
 use platform_core::ApiError;
 use platform_core::models::{SessionRole, ShutdownResponse};
 use spin_sdk::pg::ParameterValue;
@@ -17,10 +18,9 @@ const SHUTDOWN_SQL: &str = concat!(
     "where s.id = $1::uuid and (s.owner_id = $2::bigint or exists (",
     "select 1 from session_members m where m.session_id = s.id and m.user_id = $2::bigint ",
     "and m.role = 'editor')) returning s.id, s.desired_state), ",
-    "notified as (select pg_notify(",
-    desired_state_channel!(),
-    ", json_build_object('session', id, 'desired_state', desired_state, 'deleted', false)::text) ",
-    "from changed) ",
+    "notified as (select ",
+    notify_desired_state!("id", "desired_state", "false"),
+    " from changed) ",
     "select id::text as id, (select count(*) from notified) as notified from changed"
 );
 
@@ -49,7 +49,7 @@ pub async fn handle(ctx: &Ctx, id: &str) -> Result<Reply, ApiError> {
         202,
         &ShutdownResponse {
             session_id: id.to_owned(),
-            desired_state: "stopped".into(),
+            desired_state: DesiredState::Stopped,
         },
     ))
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Reply, Stack, client};
+use common::{Host, Reply, Stack, client, each_host};
 use reqwest::Method;
 use serde_json::json;
 
@@ -68,10 +68,13 @@ fn list_has(r: &Reply, header: &str, item: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|x| x.trim().eq_ignore_ascii_case(item)))
 }
 
-#[tokio::test]
-async fn cors_when_origins_are_configured() {
-    let stack =
-        Stack::with_variables(&[("cors_origins", &format!("{ALLOWED}, {ALSO_ALLOWED}/"))]).await;
+#[each_host]
+async fn cors_when_origins_are_configured(host: Host) {
+    let stack = Stack::with_variables(
+        host,
+        &[("cors_origins", &format!("{ALLOWED}, {ALSO_ALLOWED}/"))],
+    )
+    .await;
 
     // Preflights from an allowed origin: 204 on every component, whatever the route's methods
     // (a 405 here would break every browser call).
@@ -286,9 +289,9 @@ async fn cors_when_origins_are_configured() {
     }
 }
 
-#[tokio::test]
-async fn no_cors_headers_by_default() {
-    let stack = Stack::start().await;
+#[each_host]
+async fn no_cors_headers_by_default(host: Host) {
+    let stack = Stack::start(host).await;
     for path in paths() {
         let r = preflight(&stack, &path, ALLOWED, "POST").await;
         // Not a CORS endpoint: the preflight is an OPTIONS like any other.

@@ -9,6 +9,7 @@ mod e2e;
 
 use std::time::{Duration, Instant};
 
+use common::{Host, each_host};
 use e2e::ws::{Ws, close_code};
 use e2e::{Backend, E2e, SandboxLimits, on_each_backend};
 use serde_json::json;
@@ -23,8 +24,8 @@ on_each_backend! {
 /// How long a shell edit may take to be readable through REST.
 const SYNC_LIMIT: Duration = Duration::from_secs(1);
 
-async fn a_user_runs_code_and_files_flow_both_ways(backend: Backend) {
-    let e2e = E2e::on(backend).await;
+async fn a_user_runs_code_and_files_flow_both_ways(backend: Backend, host: Host) {
+    let e2e = E2e::on(backend, host).await;
     let token = e2e.user("alice").await;
     let session = e2e.session(&token).await;
     let mut ws = e2e.connect(&token).await;
@@ -75,8 +76,8 @@ async fn a_user_runs_code_and_files_flow_both_ways(backend: Backend) {
     assert_eq!(second.run(session, "echo $$").await, pid);
 }
 
-async fn viewers_watch_and_strangers_are_refused(backend: Backend) {
-    let e2e = E2e::on(backend).await;
+async fn viewers_watch_and_strangers_are_refused(backend: Backend, host: Host) {
+    let e2e = E2e::on(backend, host).await;
     let owner = e2e.user("owner").await;
     let viewer = e2e.user("viewer").await;
     let stranger = e2e.user("stranger").await;
@@ -133,8 +134,8 @@ async fn viewers_watch_and_strangers_are_refused(backend: Backend) {
     assert_eq!(close_code(&revoked.closed().await), 4401);
 }
 
-async fn the_shell_survives_reconnects_and_a_killed_bridge(backend: Backend) {
-    let mut e2e = E2e::on(backend).await;
+async fn the_shell_survives_reconnects_and_a_killed_bridge(backend: Backend, host: Host) {
+    let mut e2e = E2e::on(backend, host).await;
     let token = e2e.user("carol").await;
     let session = e2e.session(&token).await;
 
@@ -193,9 +194,9 @@ async fn the_shell_survives_reconnects_and_a_killed_bridge(backend: Backend) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sandbox_has_no_network_and_sees_no_other_files() {
-    let e2e = E2e::start().await;
+#[each_host(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_has_no_network_and_sees_no_other_files(host: Host) {
+    let e2e = E2e::start(host).await;
     let token = e2e.user("dave").await;
     let mine = e2e.session(&token).await;
     let other = e2e.session(&token).await;
@@ -268,12 +269,15 @@ const MEMORY_HOG: &str = "blocks = [b'x' * (32 << 20) for _ in range(64)]
 print('GOT-2-GIB', flush=True)
 ";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fork_bomb_and_a_memory_hog_are_contained() {
-    let e2e = E2e::with_limits(SandboxLimits {
-        memory_mb: 256,
-        pids: 64,
-    })
+#[each_host(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_bomb_and_a_memory_hog_are_contained(host: Host) {
+    let e2e = E2e::with_limits(
+        host,
+        SandboxLimits {
+            memory_mb: 256,
+            pids: 64,
+        },
+    )
     .await;
     let token = e2e.user("erin").await;
     let noisy = e2e.session(&token).await;
@@ -316,8 +320,8 @@ async fn a_fork_bomb_and_a_memory_hog_are_contained() {
     assert_eq!(bad.run(noisy, "echo recovered").await, "recovered");
 }
 
-async fn a_rest_shutdown_saves_the_last_edit(backend: Backend) {
-    let e2e = E2e::on(backend).await;
+async fn a_rest_shutdown_saves_the_last_edit(backend: Backend, host: Host) {
+    let e2e = E2e::on(backend, host).await;
     let token = e2e.user("frank").await;
     let session = e2e.session(&token).await;
     let mut ws = e2e.connect(&token).await;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Reply, Stack, client};
+use common::{Host, Reply, Stack, client, each_host};
 use platform_core::openapi::{lint, schemas};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -111,9 +111,9 @@ async fn request(stack: &Stack, method: &str, path: &str, token: Option<&str>) -
     Reply::of(req.send().await.unwrap()).await
 }
 
-#[tokio::test]
-async fn the_document_matches_the_served_api() {
-    let stack = Stack::start().await;
+#[each_host]
+async fn the_document_matches_the_served_api(host: Host) {
+    let stack = Stack::start(host).await;
 
     // Served as generated, and valid 3.1.
     let r = Reply::of(
@@ -221,9 +221,9 @@ async fn the_document_matches_the_served_api() {
     }
 }
 
-#[tokio::test]
-async fn real_answers_fit_the_documented_schemas() {
-    let stack = Stack::start().await;
+#[each_host]
+async fn real_answers_fit_the_documented_schemas(host: Host) {
+    let stack = Stack::start(host).await;
     let doc: Value = serde_json::from_str(&platform_core::openapi::json()).unwrap();
     let documented = |method: &str, path: &str, status: u16| {
         doc["paths"][path][method]["responses"]
@@ -455,9 +455,9 @@ async fn real_answers_fit_the_documented_schemas() {
     assert!(ensured.created && ensured.items.len() == 2, "{ensured:?}");
 }
 
-#[tokio::test]
-async fn docs_pages_load_pinned_scripts_and_the_document() {
-    let stack = Stack::start().await;
+#[each_host]
+async fn docs_pages_load_pinned_scripts_and_the_document(host: Host) {
+    let stack = Stack::start(host).await;
     for (path, script) in [
         ("/docs", "swagger-ui-dist@5.35.0/swagger-ui-bundle.js"),
         ("/redoc", "redoc@2.5.4/bundles/redoc.standalone.js"),

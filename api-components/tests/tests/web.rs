@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Stack, client};
+use common::{Host, Stack, client, each_host};
 use reqwest::header::{self, HeaderMap};
 use std::path::PathBuf;
 
@@ -37,9 +37,9 @@ fn hashed_assets(index: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_page_and_client_side_routes_get_index_html_revalidated_each_time() {
-    let stack = Stack::start().await;
+#[each_host]
+async fn the_page_and_client_side_routes_get_index_html_revalidated_each_time(host: Host) {
+    let stack = Stack::start(host).await;
     let on_disk = std::fs::read(dist().join("index.html")).expect("web/dist is built");
     for path in [
         "/",
@@ -63,9 +63,9 @@ async fn the_page_and_client_side_routes_get_index_html_revalidated_each_time() 
     }
 }
 
-#[tokio::test]
-async fn hashed_assets_are_typed_immutable_revalidatable_and_gzipped_on_request() {
-    let stack = Stack::start().await;
+#[each_host]
+async fn hashed_assets_are_typed_immutable_revalidatable_and_gzipped_on_request(host: Host) {
+    let stack = Stack::start(host).await;
     let index = get(&stack, "/", &[]).await.text().await.unwrap();
     let assets = hashed_assets(&index);
     assert!(
@@ -126,9 +126,9 @@ async fn hashed_assets_are_typed_immutable_revalidatable_and_gzipped_on_request(
     }
 }
 
-#[tokio::test]
-async fn missing_files_are_404_and_api_paths_stay_with_their_components() {
-    let stack = Stack::start().await;
+#[each_host]
+async fn missing_files_are_404_and_api_paths_stay_with_their_components(host: Host) {
+    let stack = Stack::start(host).await;
     for path in ["/nope.js", "/assets/missing-abc123.css", "/favicon.ico"] {
         let resp = get(&stack, path, &[]).await;
         assert_eq!(resp.status(), 404, "{path}");
@@ -170,9 +170,9 @@ async fn missing_files_are_404_and_api_paths_stay_with_their_components() {
     );
 }
 
-#[tokio::test]
-async fn config_json_names_the_public_bridge_url_when_set() {
-    let stack = Stack::start().await;
+#[each_host]
+async fn config_json_names_the_public_bridge_url_when_set(host: Host) {
+    let stack = Stack::start(host).await;
     let resp = get(&stack, "/config.json", &[]).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(header(resp.headers(), "cache-control"), "no-store");
@@ -181,7 +181,7 @@ async fn config_json_names_the_public_bridge_url_when_set() {
     drop(stack);
 
     let url = "wss://bridge.example.test/ws";
-    let stack = Stack::with_variables(&[("terminal_bridge_public_url", url)]).await;
+    let stack = Stack::with_variables(host, &[("terminal_bridge_public_url", url)]).await;
     let body: serde_json::Value = get(&stack, "/config.json", &[]).await.json().await.unwrap();
     assert_eq!(body, serde_json::json!({"bridgeUrl": url}));
 }

@@ -3,78 +3,14 @@
 
 mod common;
 
-use common::{Reply, Stack, client, listen, next_notification};
+use common::{
+    Body, Host, PASSWORD, Stack, call, client, each_host, listen, next_notification, raw_get,
+    session,
+};
+use platform_contract::notify::ITEM_CHANNEL;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
-
-const PASSWORD: &str = "correct horse battery";
-
-/// `method path` with an optional token, optional headers and an optional body
-/// (JSON when a `Value`, raw octet-stream when bytes).
-async fn call(
-    stack: &Stack,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body: Body,
-) -> Reply {
-    let mut req = client().request(method, stack.url(path));
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    req = match body {
-        Body::None => req,
-        Body::Json(v) => req.json(&v),
-        Body::Octets(b) => req
-            .header("content-type", "application/octet-stream")
-            .body(b),
-        Body::Text(t) => req.header("content-type", "application/json").body(t),
-    };
-    Reply::of(req.send().await.unwrap()).await
-}
-
-enum Body {
-    None,
-    Json(Value),
-    Octets(Vec<u8>),
-    Text(&'static str),
-}
-
-async fn session(stack: &Stack, token: &str) -> String {
-    let r = Reply::of(
-        client()
-            .post(stack.url("/api/sessions/"))
-            .bearer_auth(token)
-            .json(&json!({"name": "files"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{r:?}");
-    r.body["session_id"].as_str().unwrap().to_owned()
-}
-
-async fn raw_get(stack: &Stack, path: &str, token: &str) -> (u16, Option<String>, Vec<u8>) {
-    let resp = client()
-        .get(stack.url(path))
-        .bearer_auth(token)
-        .header("accept", "application/octet-stream")
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let etag = resp
-        .headers()
-        .get("etag")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, etag, resp.bytes().await.unwrap().to_vec())
-}
 
 fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -97,9 +33,9 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn files_round_trip_conflicts_limits_and_access() {
-    let stack = Stack::with_variables(&[("max_file_size", "1000")]).await;
+#[each_host(flavor = "multi_thread")]
+async fn files_round_trip_conflicts_limits_and_access(host: Host) {
+    let stack = Stack::with_variables(host, &[("max_file_size", "1000")]).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let bob = stack.user_with_token("bob", PASSWORD).await;
     let carol = stack.user_with_token("carol", PASSWORD).await;
@@ -153,8 +89,9 @@ async fn files_round_trip_conflicts_limits_and_access() {
     let r = call(&stack, Method::GET, &file("bin/a.dat"), a, &[], Body::None).await;
     assert_eq!(r.body["encoding"], "base64");
     assert_eq!(r.body["content"], base64(&all));
-    let (status, etag, bytes) = raw_get(&stack, &file("bin/a.dat"), &alice).await;
-    assert_eq!((status, etag.as_deref()), (200, Some("\"1\"")));
+    let (status, headers, bytes) = raw_get(&stack, &file("bin/a.dat"), &alice).await;
+    let etag = headers.get("etag").map(|v| v.to_str().unwrap());
+    assert_eq!((status, etag), (200, Some("\"1\"")));
     assert_eq!(bytes, all);
     let reversed: Vec<u8> = all.iter().rev().copied().collect();
     let r = call(
@@ -382,7 +319,7 @@ async fn files_round_trip_conflicts_limits_and_access() {
         &file("j"),
         a,
         &[],
-        Body::Text("{not json"),
+        Body::Typed("application/json", b"{not json".to_vec()),
     )
     .await;
     r.assert_error(400, "invalid_json");
@@ -502,9 +439,9 @@ async fn files_round_trip_conflicts_limits_and_access() {
     assert_eq!(r.status, 202, "{r:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_writers_with_the_same_version_have_one_winner() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn concurrent_writers_with_the_same_version_have_one_winner(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let id = session(&stack, &alice).await;
     let path = format!("/api/workspace/{id}/file/race.txt");
@@ -549,13 +486,13 @@ async fn concurrent_writers_with_the_same_version_have_one_winner() {
     assert_eq!(r.body["version"], 2);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_write_is_notified() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn a_write_is_notified(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let id = session(&stack, &alice).await;
 
-    let (pg, mut rx) = listen(&stack, &["workspace_item_changed"]).await;
+    let (pg, mut rx) = listen(&stack, &[ITEM_CHANNEL]).await;
 
     let path = format!("/api/workspace/{id}/file/dir/n.txt");
     let r = call(
@@ -571,7 +508,7 @@ async fn a_write_is_notified() {
     let mut seen = Vec::new();
     while seen.len() < 2 {
         let (channel, payload) = next_notification(&mut rx).await;
-        assert_eq!(channel, "workspace_item_changed");
+        assert_eq!(channel, ITEM_CHANNEL);
         seen.push(payload);
     }
     assert!(seen.contains(&json!({"session": id, "path": "dir/n.txt", "version": 1, "kind": "file", "deleted": false})), "{seen:?}");

@@ -5,7 +5,7 @@
 mod common;
 mod workspace_api;
 
-use common::{Reply, Stack, client};
+use common::{Host, Reply, Stack, client, each_host};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::json;
@@ -39,10 +39,13 @@ async fn ensure_default(stack: &Stack, token: &str, id: &str) -> Reply {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn status_counts_and_the_default_project_is_made_once() {
-    let stack =
-        Stack::with_variables(&[("max_file_size", "5000"), ("max_workspace_files", "77")]).await;
+#[each_host(flavor = "multi_thread")]
+async fn status_counts_and_the_default_project_is_made_once(host: Host) {
+    let stack = Stack::with_variables(
+        host,
+        &[("max_file_size", "5000"), ("max_workspace_files", "77")],
+    )
+    .await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let bob = stack.user_with_token("bob", PASSWORD).await;
     let carol = stack.user_with_token("carol", PASSWORD).await;
@@ -156,9 +159,9 @@ async fn status_counts_and_the_default_project_is_made_once() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn concurrent_ensure_default_calls_make_one_project() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn concurrent_ensure_default_calls_make_one_project(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let id = session(&stack, &alice).await;
     let calls = (0..10).map(|_| {
@@ -190,13 +193,16 @@ fn too_large(r: &Reply, cap: &str) {
     assert!(message.contains(cap), "{message}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_writer_keeps_to_the_workspace_caps() {
-    let stack = Stack::with_variables(&[
-        ("max_file_size", "60"),
-        ("max_workspace_files", "5"),
-        ("max_workspace_bytes", "100"),
-    ])
+#[each_host(flavor = "multi_thread")]
+async fn every_writer_keeps_to_the_workspace_caps(host: Host) {
+    let stack = Stack::with_variables(
+        host,
+        &[
+            ("max_file_size", "60"),
+            ("max_workspace_files", "5"),
+            ("max_workspace_bytes", "100"),
+        ],
+    )
     .await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let id = session(&stack, &alice).await;
@@ -318,7 +324,7 @@ async fn every_writer_keeps_to_the_workspace_caps() {
     assert_eq!(tree(&stack, &alice, &fresh).await.len(), 5);
 
     // The starter project (two files) does not fit in one item.
-    let stack_small = Stack::with_variables(&[("max_workspace_files", "1")]).await;
+    let stack_small = Stack::with_variables(host, &[("max_workspace_files", "1")]).await;
     let zed = stack_small.user_with_token("zed", PASSWORD).await;
     let small = session(&stack_small, &zed).await;
     let r = ensure_default(&stack_small, &zed, &small).await;

@@ -7,7 +7,7 @@ mod common;
 mod workspace_api;
 
 use chrono::{Datelike, Timelike};
-use common::{Reply, Stack, client};
+use common::{Host, Reply, Stack, client, each_host};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::json;
@@ -41,9 +41,9 @@ fn handmade(body: &str) -> Body {
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn uploads_write_every_part_or_none() {
-    let stack = Stack::with_variables(&[("max_file_size", "1000")]).await;
+#[each_host(flavor = "multi_thread")]
+async fn uploads_write_every_part_or_none(host: Host) {
+    let stack = Stack::with_variables(host, &[("max_file_size", "1000")]).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let bob = stack.user_with_token("bob", PASSWORD).await;
     let carol = stack.user_with_token("carol", PASSWORD).await;
@@ -226,9 +226,9 @@ async fn uploads_write_every_part_or_none() {
     assert_common_errors(&stack, &id, "upload", Method::POST, Method::GET, &carol).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn downloads_are_attachments_and_the_zip_holds_every_byte_and_folder() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn downloads_are_attachments_and_the_zip_holds_every_byte_and_folder(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let bob = stack.user_with_token("bob", PASSWORD).await;
     let carol = stack.user_with_token("carol", PASSWORD).await;

@@ -5,7 +5,8 @@
 mod common;
 mod workspace_api;
 
-use common::{Stack, listen, next_notification};
+use common::{Host, Stack, each_host, listen, next_notification};
+use platform_contract::notify::ITEM_CHANNEL;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -17,9 +18,9 @@ fn entry(path: &str, kind: &str, version: i64) -> (String, String, i64) {
     (path.to_owned(), kind.to_owned(), version)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn folders_are_created_with_their_parents_once_and_never_over_files() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn folders_are_created_with_their_parents_once_and_never_over_files(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let bob = stack.user_with_token("bob", PASSWORD).await;
     let carol = stack.user_with_token("carol", PASSWORD).await;
@@ -128,9 +129,9 @@ async fn tree_to_move(stack: &Stack, token: &str, id: &str) {
     put(stack, token, id, "b.txt", b"B").await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn moves_rename_files_and_carry_whole_folders() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn moves_rename_files_and_carry_whole_folders(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let bob = stack.user_with_token("bob", PASSWORD).await;
     let carol = stack.user_with_token("carol", PASSWORD).await;
@@ -366,14 +367,14 @@ async fn moves_rename_files_and_carry_whole_folders() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_move_announces_old_paths_deleted_and_new_paths_and_a_refused_one_nothing() {
-    let stack = Stack::start().await;
+#[each_host(flavor = "multi_thread")]
+async fn a_move_announces_old_paths_deleted_and_new_paths_and_a_refused_one_nothing(host: Host) {
+    let stack = Stack::start(host).await;
     let alice = stack.user_with_token("alice", PASSWORD).await;
     let id = session(&stack, &alice).await;
     put(&stack, &alice, &id, "d/f.txt", b"f").await;
     put(&stack, &alice, &id, "g.txt", b"g").await;
-    let (pg, mut rx) = listen(&stack, &["workspace_item_changed"]).await;
+    let (pg, mut rx) = listen(&stack, &[ITEM_CHANNEL]).await;
 
     let move_ = |from: &str, to: &str| Body::Json(json!({"from": from, "to": to}));
     let path = format!("/api/workspace/{id}/move");
@@ -390,7 +391,7 @@ async fn a_move_announces_old_paths_deleted_and_new_paths_and_a_refused_one_noth
     let mut seen = Vec::new();
     while seen.len() < 5 {
         let (channel, payload) = next_notification(&mut rx).await;
-        assert_eq!(channel, "workspace_item_changed");
+        assert_eq!(channel, ITEM_CHANNEL);
         seen.push(payload);
     }
     let n = |path: &str, version: i64, kind: &str, deleted: bool| json!({"session": id, "path": path, "version": version, "kind": kind, "deleted": deleted});

@@ -9,7 +9,7 @@ use spin_sdk::pg::Row;
 /// `const` so statements can include it with `concat!` and stay `const` themselves.
 macro_rules! user_columns {
     () => {
-        "id, username, email, created_at"
+        "id, username, email, created_at at time zone 'utc' as created_at"
     };
 }
 pub(crate) use user_columns;

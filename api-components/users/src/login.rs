@@ -32,7 +32,7 @@ const ISSUE_TOKEN_SQL: &str = "\
 with cleared as (delete from login_attempts where key = $6)
 insert into auth_tokens (user_id, token_sha256, expires_at, user_agent, client_addr)
 values ($1, $2, now() + make_interval(secs => $3::bigint), $4, $5)
-returning expires_at";
+returning expires_at at time zone 'utc' as expires_at";
 
 /// Replaces a hash made with older, weaker parameters.
 const REHASH_SQL: &str = "update users set password_hash = $2 where id = $1";

@@ -1,6 +1,7 @@
 //! Who is calling and what they may do with a session's files.
 
 use crate::{auth, db};
+use platform_contract::sql::SESSION_ROLE_SQL as ROLE_SQL;
 use platform_core::ApiError;
 use spin_sdk::pg::{Connection, ParameterValue};
 
@@ -12,14 +13,6 @@ pub enum Access {
     /// Owner or editor: read and write.
     Write,
 }
-
-/// The role (`owner`, `editor`, `viewer`) of user `$2` in session `$1`; no row if none.
-const ROLE_SQL: &str = concat!(
-    "select case when s.owner_id = $2::bigint then 'owner' else m.role end as role ",
-    "from code_sessions s left join session_members m ",
-    "on m.session_id = s.id and m.user_id = $2::bigint ",
-    "where s.id = $1::uuid and (s.owner_id = $2::bigint or m.user_id is not null)"
-);
 
 /// What every handler gets.
 pub struct Ctx {

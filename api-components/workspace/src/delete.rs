@@ -5,8 +5,8 @@
 use crate::access::Ctx;
 use crate::db;
 use crate::item;
-use crate::notify::notify_item;
 use crate::reply::{self, Reply};
+use platform_contract::sql::ITEM_DELETE_SQL as DELETE_SQL;
 use platform_core::ApiError;
 use platform_core::validate::WorkspacePath;
 use spin_sdk::pg::ParameterValue;
@@ -14,23 +14,6 @@ use spin_sdk::pg::ParameterValue;
 /// Kind and version of item `$2` of session `$1`.
 const TARGET_SQL: &str =
     "select kind, version from workspace_items where session_id = $1::uuid and path = $2::text";
-
-/// Deletes item `$2` of session `$1` (a folder only when `$3`, then with everything under it),
-/// if its version is `$4` (any when null), and notifies.
-const DELETE_SQL: &str = concat!(
-    "with d as (delete from workspace_items w where w.session_id = $1::uuid and (",
-    "(w.path = $2::text and ($4::bigint is null or w.version = $4::bigint) ",
-    "and (w.kind = 'file' or $3::boolean)) ",
-    "or ($3::boolean and starts_with(w.path, $2::text || '/') and exists (",
-    "select 1 from workspace_items t where t.session_id = $1::uuid and t.path = $2::text ",
-    "and t.kind = 'folder' and ($4::bigint is null or t.version = $4::bigint)))) ",
-    "returning session_id, path, version, kind), ",
-    "notified as (select ",
-    notify_item!("true"),
-    " from d) ",
-    "select count(*) filter (where path = $2::text) as target, ",
-    "(select count(*) from notified) as notified from d"
-);
 
 pub async fn handle(
     ctx: &Ctx,

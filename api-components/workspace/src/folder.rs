@@ -9,34 +9,12 @@ use crate::access::Ctx;
 use crate::caps::{self, Limits};
 use crate::db;
 use crate::item;
-use crate::notify::notify_item;
 use crate::reply::Reply;
+use platform_contract::sql::FOLDER_ENSURE_SQL as ENSURE_SQL;
 use platform_core::ApiError;
 use platform_core::validate::WorkspacePath;
 use serde_json::json;
 use spin_sdk::pg::ParameterValue;
-
-/// Creates folder `$2` of session `$1` and its missing ancestors, unless a file is at `$2`
-/// or at an ancestor (then `blocked` names it and nothing changes); notifies each row made.
-const ENSURE_SQL: &str = concat!(
-    "with ancestors as (",
-    "select array_to_string((string_to_array($2::text, '/'))[1:n], '/') as path ",
-    "from generate_series(1, cardinality(string_to_array($2::text, '/'))) as n), ",
-    "blocked as (select w.path from workspace_items w where w.session_id = $1::uuid ",
-    "and w.kind = 'file' and w.path in (select path from ancestors)), ",
-    "ins as (insert into workspace_items (session_id, path, parent_path, kind) ",
-    "select $1::uuid, a.path, nullif(regexp_replace(a.path, '/?[^/]*$', ''), ''), 'folder' ",
-    "from ancestors a where not exists (select 1 from blocked) ",
-    "on conflict (session_id, path) do nothing returning session_id, path, version, kind), ",
-    "notified as (select ",
-    notify_item!("false"),
-    " from ins) ",
-    "select (select min(path) from blocked) as blocked, ",
-    "exists (select 1 from ins where path = $2::text) as created, ",
-    "coalesce((select version from ins where path = $2::text), (select version ",
-    "from workspace_items where session_id = $1::uuid and path = $2::text)) as version, ",
-    "(select count(*) from notified) as notified"
-);
 
 /// What [`ensure`] did.
 #[derive(Debug, Clone, Copy)]

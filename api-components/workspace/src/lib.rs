@@ -24,7 +24,7 @@
 //! caller may not see look alike), role (403), then the handler.
 //!
 //! Every change is made in statements whose data-modifying CTEs also call `pg_notify` on
-//! `workspace_item_changed` (`notify.rs`, `migrations/README.md`). Every writer (file,
+//! `workspace_item_changed` (`platform_contract::notify`, `migrations/README.md`). Every writer (file,
 //! folder, move, upload, default project) runs in one transaction (`tx.rs`) that holds the
 //! workspace lock and enforces the per-workspace caps `max_workspace_files` and
 //! `max_workspace_bytes` (`caps.rs`, 413); a delete is one statement.
@@ -46,7 +46,6 @@ mod item;
 mod list;
 mod mime;
 mod multipart;
-mod notify;
 mod read;
 mod relocate;
 mod status;

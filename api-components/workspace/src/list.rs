@@ -9,7 +9,8 @@ use spin_sdk::pg::ParameterValue;
 
 /// Every item of session `$1`, without content.
 const LIST_SQL: &str = concat!(
-    "select path, kind, size, version, encode(sha256, 'hex') as sha256, updated_at ",
+    "select path, kind, size, version, encode(sha256, 'hex') as sha256, ",
+    "updated_at at time zone 'utc' as updated_at ",
     "from workspace_items where session_id = $1::uuid order by path"
 );
 

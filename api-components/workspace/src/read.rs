@@ -7,16 +7,11 @@ use crate::content;
 use crate::db;
 use crate::item;
 use crate::reply::Reply;
+use platform_contract::sql::ITEM_READ_SQL as READ_SQL;
 use platform_core::ApiError;
 use platform_core::validate::WorkspacePath;
 use serde_json::json;
 use spin_sdk::pg::ParameterValue;
-
-/// Item `$2` of session `$1`.
-const READ_SQL: &str = concat!(
-    "select kind, content, size, version, encode(sha256, 'hex') as sha256 ",
-    "from workspace_items where session_id = $1::uuid and path = $2::text"
-);
 
 pub async fn handle(
     ctx: &Ctx,

@@ -20,8 +20,8 @@ use crate::caps::{self, Limits};
 use crate::db;
 use crate::folder;
 use crate::item;
-use crate::notify::{item_channel, notify_item};
 use crate::reply::Reply;
+use platform_contract::{notify_item, notify_item_changed};
 use platform_core::ApiError;
 use platform_core::validate::{self, WorkspacePath};
 use serde::Deserialize;
@@ -55,7 +55,7 @@ const REPLACE_SQL: &str = concat!(
     "with d as (delete from workspace_items where session_id = $1::uuid and path = $2::text ",
     "and kind = 'file' returning session_id, path, version, kind), ",
     "notified as (select ",
-    notify_item!("true"),
+    notify_item_changed!("true"),
     " from d) select (select count(*) from notified) as notified"
 );
 
@@ -68,13 +68,17 @@ const MOVE_SQL: &str = concat!(
     "'/?[^/]*$', ''), '') ",
     "where w.session_id = $1::uuid and (w.path = $2::text or starts_with(w.path, $2::text || '/')) ",
     "returning w.session_id, w.path, w.version, w.kind), ",
-    "gone as (select pg_notify(",
-    item_channel!(),
-    ", json_build_object('session', session_id, ",
-    "'path', $2::text || substr(path, char_length($3::text) + 1), 'version', version - 1, ",
-    "'kind', kind, 'deleted', true)::text) from moved), ",
+    "gone as (select ",
+    notify_item!(
+        "session_id",
+        "$2::text || substr(path, char_length($3::text) + 1)",
+        "version - 1",
+        "kind",
+        "true"
+    ),
+    " from moved), ",
     "came as (select ",
-    notify_item!("false"),
+    notify_item_changed!("false"),
     " from moved) ",
     "select (select count(*) from moved) as moved, ",
     "(select version from moved where path = $3::text) as version, ",

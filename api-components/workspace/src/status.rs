@@ -20,7 +20,8 @@ use spin_sdk::pg::ParameterValue;
 
 /// Session `$1`'s states and the totals of its items.
 const STATUS_SQL: &str = concat!(
-    "select s.desired_state, s.observed_state, s.observed_at, s.last_activity_at, ",
+    "select s.desired_state, s.observed_state, s.observed_at at time zone 'utc' as observed_at, ",
+    "s.last_activity_at at time zone 'utc' as last_activity_at, ",
     "count(w.id) filter (where w.kind = 'file') as files, ",
     "count(w.id) filter (where w.kind = 'folder') as folders, ",
     "coalesce(sum(w.size), 0)::bigint as bytes ",

@@ -13,39 +13,14 @@ use crate::caps::{self, Limits};
 use crate::content;
 use crate::db;
 use crate::item;
-use crate::notify::notify_item;
 use crate::reply::Reply;
+use platform_contract::notify_item_changed;
+use platform_contract::sql::FILE_UPSERT_SQL as UPSERT_SQL;
 use platform_core::ApiError;
 use platform_core::validate::WorkspacePath;
 use serde::Serialize;
 use spin_sdk::pg::ParameterValue;
 use spin_sdk::wasip3::http_compat::IncomingRequestBody;
-
-/// Creates or replaces file `$2` of session `$1` with content `$3` (SHA-256 `$4`), unless the
-/// path is a folder or an ancestor is a file; creates missing ancestor folders.
-const UPSERT_SQL: &str = concat!(
-    "with ancestors as (",
-    "select array_to_string((string_to_array($2::text, '/'))[1:n], '/') as path ",
-    "from generate_series(1, cardinality(string_to_array($2::text, '/')) - 1) as n), ",
-    "blocked as (select 1 from workspace_items w where w.session_id = $1::uuid and (",
-    "(w.kind = 'file' and w.path in (select path from ancestors)) ",
-    "or (w.kind = 'folder' and w.path = $2::text))), ",
-    "folders as (insert into workspace_items (session_id, path, parent_path, kind) ",
-    "select $1::uuid, a.path, nullif(regexp_replace(a.path, '/?[^/]*$', ''), ''), 'folder' ",
-    "from ancestors a where not exists (select 1 from blocked) ",
-    "on conflict (session_id, path) do nothing ",
-    "returning session_id, path, version, kind), ",
-    "f as (insert into workspace_items (session_id, path, parent_path, kind, content, size, sha256) ",
-    "select $1::uuid, $2::text, nullif(regexp_replace($2::text, '/?[^/]*$', ''), ''), 'file', ",
-    "$3::bytea, octet_length($3::bytea), $4::bytea where not exists (select 1 from blocked) ",
-    "on conflict (session_id, path) do update set content = excluded.content, ",
-    "size = excluded.size, sha256 = excluded.sha256 where workspace_items.kind = 'file' ",
-    "returning session_id, path, version, kind), ",
-    "notified as (select ",
-    notify_item!("false"),
-    " from (select * from folders union all select * from f) c) ",
-    "select version, (select count(*) from notified) as notified from f"
-);
 
 /// Replaces file `$2` of session `$1` with content `$3` (SHA-256 `$4`) if its version is
 /// still `$5`; the version check is in this statement's WHERE, so it holds under concurrency.
@@ -54,7 +29,7 @@ const UPDATE_SQL: &str = concat!(
     "sha256 = $4::bytea where session_id = $1::uuid and path = $2::text and kind = 'file' ",
     "and version = $5::bigint returning session_id, path, version, kind), ",
     "notified as (select ",
-    notify_item!("false"),
+    notify_item_changed!("false"),
     " from f) ",
     "select version, (select count(*) from notified) as notified from f"
 );

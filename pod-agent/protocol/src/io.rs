@@ -123,10 +123,17 @@ pub enum HandshakeError {
     Refused(String),
     #[error("unexpected answer to hello: {0:?}")]
     Unexpected(Box<Frame>),
+    /// The agent's `Hello` did not name one version, or named one this side does not speak.
+    #[error(
+        "the agent chose versions {min}..={max}, not one version of {lo}..={hi}",
+        lo = MIN_PROTOCOL_VERSION,
+        hi = PROTOCOL_VERSION
+    )]
+    Version { min: u16, max: u16 },
 }
 
 /// Sends our `Hello` and waits for the agent's. Returns the negotiated version and the agent's
-/// software string.
+/// software string. An answer that is not exactly one version we speak is refused.
 pub async fn client_handshake<R, W>(
     reader: &mut FrameReader<R>,
     writer: &mut FrameWriter<W>,
@@ -145,10 +152,19 @@ where
         .await?;
     match reader.read_frame().await? {
         Some(Frame::Hello {
+            min_version,
             max_version,
             software,
-            ..
-        }) => Ok((max_version, software)),
+        }) => {
+            let spoken = MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION;
+            if min_version != max_version || !spoken.contains(&max_version) {
+                return Err(HandshakeError::Version {
+                    min: min_version,
+                    max: max_version,
+                });
+            }
+            Ok((max_version, software))
+        }
         Some(Frame::Error { message, .. }) => Err(HandshakeError::Refused(message)),
         Some(other) => Err(HandshakeError::Unexpected(Box::new(other))),
         None => Err(HandshakeError::Closed),

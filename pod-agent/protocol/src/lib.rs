@@ -8,6 +8,10 @@
 //!   bytes.
 //! - [`io`]: [`FrameReader`] / [`FrameWriter`] over tokio streams, and [`client_handshake`].
 //! - [`error`]: [`DecodeError`] and [`EncodeError`].
+//! - `client` (feature `client`, on by default): `Client`, the one client of
+//!   the protocol: hello, requests and their waiters, terminal streams with output credit, the
+//!   bounded queue of file events, and a clean close that fails every waiter. With feature
+//!   `test-util`, `client::fake` is a scripted fake agent for tests.
 //!
 //! # Wire format (version 2)
 //!
@@ -114,12 +118,16 @@
 //!
 //! Paths are relative, `/`-separated, UTF-8, and never contain `..`, `.` or empty components.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod decoder;
 pub mod encoder;
 pub mod error;
 pub mod frame;
 pub mod io;
 
+#[cfg(feature = "client")]
+pub use client::{Client, ClientError, Closed};
 pub use decoder::{decode, decode_body, decode_slice};
 pub use encoder::{encode, encode_to_vec};
 pub use error::{DecodeError, EncodeError};

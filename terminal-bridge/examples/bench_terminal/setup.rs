@@ -59,8 +59,8 @@ impl Setup {
             )
             .await?
             .get(0);
-        let token = platform_core::token::generate()?;
-        let hash = platform_core::token::token_sha256(&token);
+        let token = platform_contract::token::generate()?;
+        let hash = platform_contract::token::token_sha256(&token);
         admin
             .execute(
                 "insert into auth_tokens (user_id, token_sha256, expires_at)
@@ -84,7 +84,7 @@ impl Setup {
     /// `local (bubblewrap)` or `process (no sandbox)`.
     pub fn runtime_name(&self) -> String {
         match self.sandboxes.args.kind {
-            RuntimeKind::Local => "local (bubblewrap sandboxes)".into(),
+            RuntimeKind::Bubblewrap => "local (bubblewrap sandboxes)".into(),
             RuntimeKind::Process => "process (no sandbox: bwrap does not work here)".into(),
             RuntimeKind::Kube => "kube (pods of a fake API server, over pods/exec)".into(),
         }
@@ -202,7 +202,7 @@ async fn start_bridge(
 fn runtime_kind() -> RuntimeKind {
     match std::env::var("BRIDGE_RUNTIME").as_deref() {
         Ok("process") => return RuntimeKind::Process,
-        Ok("local") => return RuntimeKind::Local,
+        Ok("local") => return RuntimeKind::Bubblewrap,
         Ok("kube") => return RuntimeKind::Kube,
         _ => {}
     }
@@ -211,7 +211,7 @@ fn runtime_kind() -> RuntimeKind {
         .output()
         .is_ok_and(|out| out.status.success());
     if works {
-        RuntimeKind::Local
+        RuntimeKind::Bubblewrap
     } else {
         eprintln!("bench: bwrap cannot make a sandbox here; measuring the process runtime");
         RuntimeKind::Process
@@ -225,7 +225,7 @@ trait KindName {
 impl KindName for RuntimeArgs {
     fn kind_name(&self) -> &'static str {
         match self.kind {
-            RuntimeKind::Local => "local",
+            RuntimeKind::Bubblewrap => "local",
             RuntimeKind::Process => "process",
             RuntimeKind::Kube => "kube",
         }

@@ -9,19 +9,21 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::Runtime;
+use super::bubblewrap::{BubblewrapConfig, BubblewrapRuntime};
 use super::kube::KubeRuntime;
 use super::kube::settings::KubeArgs;
-use super::local::{LocalConfig, LocalRuntime};
 use super::process::ProcessRuntime;
 
 /// The kinds of runtime this build offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RuntimeKind {
-    /// A bubblewrap sandbox per workspace on this machine (needs `bwrap`).
-    Local,
+    /// A bubblewrap sandbox per session on this machine (needs `bwrap`). Named `local` on
+    /// the command line (`bubblewrap` is accepted too).
+    #[value(name = "local", alias = "bubblewrap")]
+    Bubblewrap,
     /// `pod-agent` as a plain child process, without any isolation: development only.
     Process,
-    /// A pod per workspace on Kubernetes (the `KUBERNETES_*` settings).
+    /// A pod per session on Kubernetes (the `KUBERNETES_*` settings).
     Kube,
 }
 
@@ -114,7 +116,7 @@ impl RuntimeArgs {
     }
 
     /// The local runtime's settings.
-    pub fn local_config(&self) -> anyhow::Result<LocalConfig> {
+    pub fn bubblewrap_config(&self) -> anyhow::Result<BubblewrapConfig> {
         anyhow::ensure!(
             self.sandbox_cpu.is_finite() && self.sandbox_cpu >= 0.0,
             "SANDBOX_CPU must be a number of cores, at least 0"
@@ -127,11 +129,11 @@ impl RuntimeArgs {
             .sandbox_host_uid_base
             .checked_add(self.sandbox_host_uid_count)
             .context("SANDBOX_HOST_UID_BASE + SANDBOX_HOST_UID_COUNT overflows")?;
-        Ok(LocalConfig {
+        Ok(BubblewrapConfig {
             bwrap: self.bwrap.clone(),
             agent: self.agent()?,
             sandbox_dir: self.sandbox_dir.clone(),
-            limits: super::local::Limits {
+            limits: super::bubblewrap::Limits {
                 memory_bytes: self.sandbox_memory_mb * 1024 * 1024,
                 pids: self.sandbox_pids_max,
                 cpu_cores: self.sandbox_cpu,
@@ -148,7 +150,7 @@ impl RuntimeArgs {
 /// invalid `KUBERNETES_*` settings, no kubeconfig or service account).
 pub fn build(args: &RuntimeArgs) -> anyhow::Result<Arc<dyn Runtime>> {
     Ok(match args.kind {
-        RuntimeKind::Local => Arc::new(LocalRuntime::new(args.local_config()?)?),
+        RuntimeKind::Bubblewrap => Arc::new(BubblewrapRuntime::new(args.bubblewrap_config()?)?),
         RuntimeKind::Process => {
             let agent = args.agent()?;
             anyhow::ensure!(
@@ -177,8 +179,8 @@ mod tests {
     #[test]
     fn defaults_are_local_with_limits() {
         let args = RuntimeArgs::defaults();
-        assert_eq!(args.kind, RuntimeKind::Local);
-        let config = args.local_config().unwrap();
+        assert_eq!(args.kind, RuntimeKind::Bubblewrap);
+        let config = args.bubblewrap_config().unwrap();
         assert_eq!(config.limits.memory_bytes, 1024 * 1024 * 1024);
         assert_eq!(config.limits.pids, 256);
         assert_eq!(config.host_uids, 200_000..210_000);
@@ -205,7 +207,7 @@ mod tests {
     fn negative_cpu_is_rejected() {
         let mut args = RuntimeArgs::defaults();
         args.sandbox_cpu = -1.0;
-        let err = args.local_config().unwrap_err().to_string();
+        let err = args.bubblewrap_config().unwrap_err().to_string();
         assert!(err.contains("SANDBOX_CPU"), "{err}");
     }
 }

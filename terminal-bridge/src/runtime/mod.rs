@@ -12,14 +12,14 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 use uuid::Uuid;
 
+pub mod bubblewrap;
 pub mod config;
 pub mod kube;
-pub mod local;
 pub mod process;
 
 pub use self::kube::KubeRuntime;
+pub use bubblewrap::BubblewrapRuntime;
 pub use config::{RuntimeArgs, RuntimeKind, build};
-pub use local::LocalRuntime;
 
 /// A byte stream to one sandbox's agent (a unix socket, or the stdio of an exec).
 pub trait AgentIo: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -51,6 +51,17 @@ pub enum RuntimeError {
     /// Anything else, for logs.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl RuntimeError {
+    /// A label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            RuntimeError::NotRunning => "not_running",
+            RuntimeError::Unavailable(_) => "unavailable",
+            RuntimeError::Other(_) => "other",
+        }
+    }
 }
 
 /// A place where sandboxes run.

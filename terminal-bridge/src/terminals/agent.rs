@@ -1,23 +1,26 @@
-//! One connection to one session's pod-agent, shared by every client of the session.
+//! One connection to one session's pod-agent, shared by every client of the session: a thin
+//! layer over the protocol's [`Client`] that adds what the bridge wants of terminals (the last
+//! size asked for per terminal, metrics, the error codes clients see).
 //!
 //! Each client attachment to a terminal is its own agent stream, so the agent does the fan-out:
 //! each attachment gets the scrollback replay on open, its own credit window and its own
 //! bounded queue, and a stalled attachment is cut off by the agent without slowing the others
-//! for more than the agent's stall timeout. A reader task routes the agent's frames to the
-//! attachments; a writer task batches frames to the agent.
+//! for more than the agent's stall timeout. The client's reader task routes the agent's frames
+//! to the attachments; its writer task batches frames to the agent.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use agent_protocol::{ErrorCode, ExitStatus, Frame, FrameReader, FrameWriter, client_handshake};
+use agent_protocol::client::{Stream, StreamEvent};
+use agent_protocol::{Client, ClientError, Closed, ErrorCode, ExitStatus};
 use bytes::Bytes;
-use tokio::io::{ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tokio::sync::mpsc;
+use tracing::{debug, info};
 use uuid::Uuid;
+
+pub use agent_protocol::client::Opened;
 
 use super::{DEFAULT_SIZE, HubError};
 use crate::metrics::Metrics;
@@ -29,8 +32,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a `Close` may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Flush to the agent at least every this many buffered bytes.
-const WRITE_BATCH: usize = 256 * 1024;
+/// How long a shutdown waits for queued frames to reach the agent.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// What an attachment's client hears, tagged with the client's own attachment number.
 #[derive(Debug)]
@@ -52,72 +55,32 @@ pub enum TermEvent {
 /// per attachment plus a few control events, and the agent's reader never waits for a client.
 pub type EventSender = mpsc::UnboundedSender<(u64, TermEvent)>;
 
-/// The agent's answer to `Open`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Opened {
-    /// True if this open started the shell.
-    pub created: bool,
-    /// The shell's process id inside the sandbox.
-    pub pid: u32,
-    /// Bytes of scrollback at the start of the output.
-    pub replay: u32,
-}
-
-type Failure = (ErrorCode, String);
-
-struct StreamEntry {
-    tag: u64,
-    events: EventSender,
-    /// Present until the agent answered the `Open`.
-    opening: Option<oneshot::Sender<Result<Opened, Failure>>>,
-}
-
-#[derive(Default)]
-struct State {
-    streams: HashMap<u32, StreamEntry>,
-    /// The last size asked for per terminal, used by opens that name none (a viewer's, or an
-    /// implicit one), so that they do not shrink the terminal everyone else sees.
-    sizes: HashMap<String, (u16, u16)>,
-    requests: HashMap<u32, oneshot::Sender<Result<(), Failure>>>,
-    /// Why the connection is gone, once it is.
-    lost: Option<String>,
-}
-
 /// See the module documentation.
 pub struct AgentConn {
     session: Uuid,
-    /// Frames for the writer task; `None` asks it to flush and stop. Unbounded: clients' input
-    /// is rate-limited per connection and everything else is small control frames.
-    out: mpsc::UnboundedSender<Option<Frame>>,
-    state: Mutex<State>,
-    /// Stream numbers and request ids come from one counter, so an `Error{req}` is never
-    /// ambiguous between the two.
-    next_id: AtomicU32,
-    alive: AtomicBool,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    client: Client,
+    /// The last size asked for per terminal, used by opens that name none (a viewer's, or an
+    /// implicit one), so that they do not shrink the terminal everyone else sees.
+    sizes: Mutex<HashMap<String, (u16, u16)>>,
     metrics: Arc<Metrics>,
 }
 
 impl AgentConn {
-    /// Says hello over `stream` and starts the reader and writer tasks.
+    /// Says hello over `stream` and starts the client's reader and writer tasks.
     pub async fn start(
         session: Uuid,
         stream: AgentStream,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<AgentConn>, HubError> {
-        let (read, write) = tokio::io::split(stream);
-        let mut reader = FrameReader::new(read);
-        let mut writer = FrameWriter::new(write);
         let software = concat!("terminal-bridge/", env!("CARGO_PKG_VERSION"));
-        match tokio::time::timeout(
+        // Terminal connections never watch: their file events are dropped on arrival.
+        let client = match tokio::time::timeout(
             HANDSHAKE_TIMEOUT,
-            client_handshake(&mut reader, &mut writer, software),
+            Client::connect(stream, software),
         )
         .await
         {
-            Ok(Ok((version, agent))) => {
-                debug!(%session, version, agent, "connected to the workspace agent")
-            }
+            Ok(Ok((client, _events))) => client,
             Ok(Err(err)) => {
                 return Err(HubError::Unavailable(format!(
                     "the workspace agent refused the connection: {err}"
@@ -128,41 +91,32 @@ impl AgentConn {
                     "the workspace agent did not answer in time".into(),
                 ));
             }
-        }
-        let (out, out_rx) = mpsc::unbounded_channel();
-        let conn = Arc::new(AgentConn {
-            session,
-            out,
-            state: Mutex::default(),
-            next_id: AtomicU32::new(1),
-            alive: AtomicBool::new(true),
-            tasks: Mutex::default(),
-            metrics,
+        };
+        debug!(%session, version = client.version(), agent = client.agent_software(),
+            "connected to the workspace agent");
+        metrics.agent_connections.fetch_add(1, Relaxed);
+        let gauge = Arc::clone(&metrics);
+        client.on_close(move |why| {
+            gauge.agent_connections.fetch_sub(1, Relaxed);
+            if *why != Closed::Shutdown {
+                info!(%session, reason = lost_reason(why), "lost the workspace agent");
+            }
         });
-        conn.metrics.agent_connections.fetch_add(1, Relaxed);
-        let read_task = tokio::spawn(read_loop(Arc::clone(&conn), reader));
-        let write_task = tokio::spawn(write_loop(writer, out_rx));
-        lock(&conn.tasks).extend([write_task, read_task]);
-        Ok(conn)
+        Ok(Arc::new(AgentConn {
+            session,
+            client,
+            sizes: Mutex::default(),
+            metrics,
+        }))
     }
 
     /// False once the connection to the agent is gone; the hub then connects anew.
     pub fn is_alive(&self) -> bool {
-        self.alive.load(Relaxed)
+        !self.client.is_closed()
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
-    }
-
-    fn id(&self) -> u32 {
-        self.next_id.fetch_add(1, Relaxed)
-    }
-
-    fn send(&self, frame: Frame) -> Result<(), HubError> {
-        self.out
-            .send(Some(frame))
-            .map_err(|_| HubError::Unavailable("the connection to the workspace was lost".into()))
+    fn sizes(&self) -> MutexGuard<'_, HashMap<String, (u16, u16)>> {
+        self.sizes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Opens or attaches terminal `terminal` for one client, at `size` (or else the last size
@@ -176,72 +130,35 @@ impl AgentConn {
         tag: u64,
         events: EventSender,
     ) -> Result<Attachment, HubError> {
-        let stream = self.id();
-        let (answer, answered) = oneshot::channel();
+        if let Some(why) = self.client.closed() {
+            return Err(HubError::Unavailable(lost_reason(&why)));
+        }
         let (cols, rows) = {
-            let mut state = self.state();
-            if let Some(reason) = &state.lost {
-                return Err(HubError::Unavailable(reason.clone()));
-            }
-            let size = match size {
+            let mut sizes = self.sizes();
+            match size {
                 Some(size) => {
-                    state.sizes.insert(terminal.to_owned(), size);
+                    sizes.insert(terminal.to_owned(), size);
                     size
                 }
-                None => state.sizes.get(terminal).copied().unwrap_or(DEFAULT_SIZE),
-            };
-            state.streams.insert(
-                stream,
-                StreamEntry {
-                    tag,
-                    events,
-                    opening: Some(answer),
-                },
-            );
-            size
-        };
-        // From here on, dropping `attachment` (an error, or the caller giving up) cleans up.
-        let mut attachment = Attachment {
-            conn: Arc::clone(self),
-            stream,
-            terminal: terminal.to_owned(),
-            opened: Opened {
-                created: false,
-                pid: 0,
-                replay: 0,
-            },
-            ended: false,
-            counted: false,
-        };
-        self.send(Frame::Open {
-            stream,
-            terminal: terminal.to_owned(),
-            cols,
-            rows,
-            window,
-        })?;
-        match tokio::time::timeout(OPEN_TIMEOUT, answered).await {
-            Ok(Ok(Ok(opened))) => {
-                attachment.opened = opened;
-                attachment.counted = true;
-                self.metrics.terminals_attached.fetch_add(1, Relaxed);
-                Ok(attachment)
+                None => sizes.get(terminal).copied().unwrap_or(DEFAULT_SIZE),
             }
-            Ok(Ok(Err((_, message)))) => {
-                attachment.ended = true;
-                // `lose` answers pending opens with its reason after marking us dead.
-                Err(if self.is_alive() {
-                    HubError::Agent(message)
-                } else {
-                    HubError::Unavailable(message)
+        };
+        let sink = move |event| {
+            let _ = events.send((tag, term_event(event)));
+        };
+        let opening = self.client.open(terminal, cols, rows, window, sink);
+        match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
+            Ok(Ok((stream, opened))) => {
+                self.metrics.terminals_attached.fetch_add(1, Relaxed);
+                Ok(Attachment {
+                    conn: Arc::clone(self),
+                    stream,
+                    terminal: terminal.to_owned(),
+                    opened,
                 })
             }
-            Ok(Err(_)) => {
-                attachment.ended = true;
-                Err(HubError::Unavailable(
-                    "the connection to the workspace was lost".into(),
-                ))
-            }
+            Ok(Err(ClientError::Closed(why))) => Err(HubError::Unavailable(lost_reason(&why))),
+            Ok(Err(err)) => Err(HubError::Agent(err.to_string())),
             Err(_) => Err(HubError::Unavailable(
                 "the terminal did not open in time".into(),
             )),
@@ -250,28 +167,14 @@ impl AgentConn {
 
     /// Kills terminal `terminal` (its shell and jobs), attached or not.
     pub async fn close_terminal(&self, terminal: &str) -> Result<(), HubError> {
-        let req = self.id();
-        let (answer, answered) = oneshot::channel();
-        {
-            let mut state = self.state();
-            if let Some(reason) = &state.lost {
-                return Err(HubError::Unavailable(reason.clone()));
-            }
-            state.requests.insert(req, answer);
-        }
-        self.send(Frame::Close {
-            req,
-            terminal: terminal.to_owned(),
-        })?;
-        let result = tokio::time::timeout(REQUEST_TIMEOUT, answered).await;
-        self.state().requests.remove(&req);
-        match result {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err((ErrorCode::NotFound, _)))) => Err(HubError::NotFound),
-            Ok(Ok(Err((_, message)))) => Err(HubError::Agent(message)),
-            Ok(Err(_)) => Err(HubError::Unavailable(
-                "the connection to the workspace was lost".into(),
-            )),
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.client.close_terminal(terminal)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(ClientError::Remote {
+                code: ErrorCode::NotFound,
+                ..
+            })) => Err(HubError::NotFound),
+            Ok(Err(ClientError::Closed(why))) => Err(HubError::Unavailable(lost_reason(&why))),
+            Ok(Err(err)) => Err(HubError::Agent(err.to_string())),
             Err(_) => Err(HubError::Unavailable(
                 "the workspace did not answer in time".into(),
             )),
@@ -281,119 +184,42 @@ impl AgentConn {
     /// Flushes what is queued for the agent and closes the connection. The agent detaches
     /// every stream of the connection; the terminals keep running.
     pub async fn shutdown(&self) {
-        let _ = self.out.send(None);
-        let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
-        let mut tasks = tasks.into_iter();
-        if let Some(writer) = tasks.next() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
-        }
-        for task in tasks {
-            task.abort();
-        }
-        self.lose("the bridge is shutting down".into());
+        debug!(session = %self.session, "closing the workspace agent connection");
+        self.client.shutdown(SHUTDOWN_GRACE).await;
     }
+}
 
-    /// Marks the connection lost and tells every attachment.
-    fn lose(&self, reason: String) {
-        if !self.alive.swap(false, Relaxed) {
-            return;
+/// What clients are told when the connection to the agent is gone.
+fn lost_reason(why: &Closed) -> String {
+    match why {
+        Closed::Eof => "the workspace agent closed the connection".into(),
+        Closed::Shutdown => "the bridge is shutting down".into(),
+        Closed::Refused(message) => {
+            format!("the workspace agent closed the connection: {message}")
         }
-        self.metrics.agent_connections.fetch_sub(1, Relaxed);
-        let mut state = self.state();
-        state.lost = Some(reason.clone());
-        for (_, entry) in state.streams.drain() {
-            match entry.opening {
-                Some(opening) => {
-                    let _ = opening.send(Err((ErrorCode::Io, reason.clone())));
-                }
-                None => {
-                    let _ = entry
-                        .events
-                        .send((entry.tag, TermEvent::AgentLost(reason.clone())));
-                }
-            }
-        }
-        for (_, request) in state.requests.drain() {
-            let _ = request.send(Err((ErrorCode::Io, reason.clone())));
+        Closed::Io(err) | Closed::Protocol(err) => {
+            format!("the connection to the workspace agent failed: {err}")
         }
     }
+}
 
-    /// Routes one frame from the agent.
-    fn route(&self, frame: Frame) {
-        let mut state = self.state();
-        match frame {
-            Frame::Opened {
-                stream,
-                created,
-                pid,
-                replay,
-            } => {
-                if let Some(opening) = state
-                    .streams
-                    .get_mut(&stream)
-                    .and_then(|entry| entry.opening.take())
-                {
-                    let _ = opening.send(Ok(Opened {
-                        created,
-                        pid,
-                        replay,
-                    }));
-                }
-            }
-            Frame::Output { stream, data } => {
-                if let Some(entry) = state.streams.get(&stream) {
-                    let _ = entry.events.send((entry.tag, TermEvent::Output(data)));
-                }
-            }
-            Frame::Exited { stream, status } => {
-                if let Some(entry) = state.streams.remove(&stream) {
-                    let _ = entry.events.send((entry.tag, TermEvent::Exited(status)));
-                }
-            }
-            Frame::Detached { stream, reason } => {
-                if let Some(entry) = state.streams.remove(&stream) {
-                    let _ = entry.events.send((entry.tag, TermEvent::Detached(reason)));
-                }
-            }
-            Frame::Error { req, code, message } => {
-                if let Some(request) = state.requests.remove(&req) {
-                    let _ = request.send(Err((code, message)));
-                } else if let Some(entry) = state.streams.get_mut(&req) {
-                    if let Some(opening) = entry.opening.take() {
-                        state.streams.remove(&req);
-                        let _ = opening.send(Err((code, message)));
-                    } else {
-                        let _ = entry.events.send((entry.tag, TermEvent::Error(message)));
-                    }
-                } else {
-                    debug!(session = %self.session, req, ?code, message, "agent error");
-                }
-            }
-            Frame::Ok { req } => {
-                if let Some(request) = state.requests.remove(&req) {
-                    let _ = request.send(Ok(()));
-                }
-            }
-            Frame::Ping { nonce } => {
-                drop(state);
-                let _ = self.send(Frame::Pong { nonce });
-            }
-            other => debug!(session = %self.session, kind = other.kind(), "ignored agent frame"),
-        }
+fn term_event(event: StreamEvent) -> TermEvent {
+    match event {
+        StreamEvent::Output(data) => TermEvent::Output(data),
+        StreamEvent::Exited(status) => TermEvent::Exited(status),
+        StreamEvent::Detached(reason) => TermEvent::Detached(reason),
+        StreamEvent::Error { message, .. } => TermEvent::Error(message),
+        StreamEvent::Lost(why) => TermEvent::AgentLost(lost_reason(&why)),
     }
 }
 
 /// One client's attachment to one terminal. Dropping it detaches (the shell keeps running).
 pub struct Attachment {
     conn: Arc<AgentConn>,
-    stream: u32,
+    stream: Stream,
     terminal: String,
     /// The agent's answer to the open.
     pub opened: Opened,
-    /// The agent already ended the stream (exit, detach, lost): nothing to detach.
-    ended: bool,
-    /// Counted in `terminals_attached` (the open succeeded).
-    counted: bool,
 }
 
 impl Attachment {
@@ -403,23 +229,15 @@ impl Attachment {
             .metrics
             .terminal_bytes_in
             .fetch_add(u64::try_from(data.len()).unwrap_or(u64::MAX), Relaxed);
-        self.conn.send(Frame::Input {
-            stream: self.stream,
-            data,
-        })
+        self.stream.input(data).map_err(lost)
     }
 
     /// Changes the terminal's size (for every client of the terminal).
     pub fn resize(&self, cols: u16, rows: u16) -> Result<(), HubError> {
         self.conn
-            .state()
-            .sizes
+            .sizes()
             .insert(self.terminal.clone(), (cols, rows));
-        self.conn.send(Frame::Resize {
-            stream: self.stream,
-            cols,
-            rows,
-        })
+        self.stream.resize(cols, rows).map_err(lost)
     }
 
     /// Returns `bytes` of output credit, once the client has taken that much output.
@@ -428,80 +246,27 @@ impl Attachment {
             .metrics
             .terminal_bytes_out
             .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Relaxed);
-        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
-        if bytes > 0 {
-            let _ = self.conn.send(Frame::Credit {
-                stream: self.stream,
-                bytes,
-            });
-        }
+        self.stream.credit(u32::try_from(bytes).unwrap_or(u32::MAX));
     }
 
     /// Drops the attachment without detaching: the agent already ended it.
     pub fn ended(mut self) {
-        self.ended = true;
+        self.stream.ended();
     }
 }
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        self.conn.state().streams.remove(&self.stream);
-        if self.counted {
-            self.conn.metrics.terminals_attached.fetch_sub(1, Relaxed);
-        }
-        if !self.ended && self.conn.is_alive() {
-            let _ = self.conn.send(Frame::Detach {
-                stream: self.stream,
-            });
-        }
+        self.conn.metrics.terminals_attached.fetch_sub(1, Relaxed);
     }
 }
 
-async fn read_loop(conn: Arc<AgentConn>, mut reader: FrameReader<ReadHalf<AgentStream>>) {
-    let reason = loop {
-        match reader.read_frame().await {
-            Ok(Some(frame)) => conn.route(frame),
-            Ok(None) => break "the workspace agent closed the connection".to_owned(),
-            Err(err) => break format!("the connection to the workspace agent failed: {err}"),
+/// Why a frame for the agent could not be sent.
+fn lost(err: ClientError) -> HubError {
+    match err {
+        ClientError::Closed(_) => {
+            HubError::Unavailable("the connection to the workspace was lost".into())
         }
-    };
-    if conn.is_alive() {
-        info!(session = %conn.session, reason, "lost the workspace agent");
+        other => HubError::Agent(other.to_string()),
     }
-    conn.lose(reason);
-}
-
-async fn write_loop(
-    mut writer: FrameWriter<WriteHalf<AgentStream>>,
-    mut frames: mpsc::UnboundedReceiver<Option<Frame>>,
-) {
-    let feed = |writer: &mut FrameWriter<_>, frame: &Frame| {
-        if let Err(err) = writer.feed(frame) {
-            warn!(error = %err, "cannot encode a frame for the agent");
-        }
-    };
-    while let Some(Some(frame)) = frames.recv().await {
-        feed(&mut writer, &frame);
-        let mut stop = false;
-        while writer.buffered() < WRITE_BATCH {
-            match frames.try_recv() {
-                Ok(Some(frame)) => feed(&mut writer, &frame),
-                Ok(None) => {
-                    stop = true;
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        if writer.flush().await.is_err() || stop {
-            break;
-        }
-    }
-    let _ = tokio::io::AsyncWriteExt::shutdown(writer.get_mut()).await;
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
+use crate::runtime::RuntimeError;
 use crate::workspaces::Workspaces;
 
 pub mod agent;
@@ -18,12 +19,16 @@ pub use agent::{AgentConn, Attachment, EventSender, Opened, TermEvent};
 /// Terminal size used when nobody has said one.
 pub const DEFAULT_SIZE: (u16, u16) = (80, 24);
 
-/// Why a terminal operation failed. `code()` is the error code clients see.
+/// Why a terminal operation failed. Clients see it as a [`ClientError`](crate::ws::ClientError),
+/// whose code each variant names.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    /// The sandbox could not be started or reached (`unavailable`).
+    /// The agent connection could not be used or was lost (`unavailable`).
     #[error("{0}")]
     Unavailable(String),
+    /// The session's sandbox could not be started or reached (`unavailable`).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
     /// The agent refused, e.g. the shell could not start (`terminal_error`).
     #[error("{0}")]
     Agent(String),
@@ -33,10 +38,12 @@ pub enum HubError {
 }
 
 impl HubError {
-    pub fn code(&self) -> &'static str {
+    /// A label for metrics and logs: which part failed.
+    pub fn metric_label(&self) -> &'static str {
         match self {
-            HubError::Unavailable(_) => "unavailable",
-            HubError::Agent(_) => "terminal_error",
+            HubError::Unavailable(_) => "agent_connection",
+            HubError::Runtime(err) => err.metric_label(),
+            HubError::Agent(_) => "agent_refused",
             HubError::NotFound => "not_found",
         }
     }
@@ -89,11 +96,7 @@ impl Hub {
             return Ok(Arc::clone(conn));
         }
         *slot = None;
-        let stream = self
-            .workspaces
-            .connect(session)
-            .await
-            .map_err(|err| HubError::Unavailable(err.to_string()))?;
+        let stream = self.workspaces.connect(session).await?;
         let conn = AgentConn::start(session, stream, Arc::clone(&self.metrics)).await?;
         *slot = Some(Arc::clone(&conn));
         Ok(conn)

@@ -5,36 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use platform_contract::notify::{BRIDGE_LISTEN_SQL, Notification};
+use platform_contract::state::{DesiredState, ItemKind};
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
-use uuid::Uuid;
+use tokio_postgres::AsyncMessage;
 
 use super::sync::Change;
 use super::{StopReason, Workspaces};
 use crate::db::Retry;
-
-/// Payload of `code_session_desired_state`.
-#[derive(Debug, Deserialize)]
-struct DesiredState {
-    session: Uuid,
-    desired_state: String,
-    #[serde(default)]
-    deleted: bool,
-}
-
-/// Payload of `workspace_item_changed` (`origin` and `bridge` only in the bridge's own).
-#[derive(Debug, Deserialize)]
-struct ItemChanged {
-    session: Uuid,
-    path: String,
-    version: Option<i64>,
-    kind: String,
-    #[serde(default)]
-    deleted: bool,
-    origin: Option<String>,
-    bridge: Option<String>,
-}
 
 /// Listens until aborted. `kick` asks the reconciler for a full pass.
 pub async fn run(workspaces: Arc<Workspaces>, kick: mpsc::UnboundedSender<()>) {
@@ -49,7 +27,8 @@ pub async fn run(workspaces: Arc<Workspaces>, kick: mpsc::UnboundedSender<()>) {
             Ok(()) => failures = 0,
             Err(e) => {
                 failures = failures.saturating_add(1);
-                tracing::warn!(error = %e, "notification listener lost its connection");
+                let error = crate::db::tls::describe(&e);
+                tracing::warn!(%error, "notification listener lost its connection");
             }
         }
         tokio::time::sleep(retry.delay_after(failures.max(1))).await;
@@ -61,7 +40,7 @@ async fn listen_once(
     workspaces: &Arc<Workspaces>,
     kick: &mpsc::UnboundedSender<()>,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = workspaces.database.connect(NoTls).await?;
+    let (client, mut connection) = workspaces.database.connect_raw().await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         loop {
@@ -77,9 +56,7 @@ async fn listen_once(
             }
         }
     });
-    client
-        .batch_execute("listen code_session_desired_state; listen workspace_item_changed")
-        .await?;
+    client.batch_execute(BRIDGE_LISTEN_SQL).await?;
     tracing::info!("listening for session and file notifications");
     let _ = kick.send(());
     while let Some(n) = rx.recv().await {
@@ -93,15 +70,19 @@ async fn listen_once(
 }
 
 fn dispatch(workspaces: &Arc<Workspaces>, channel: &str, payload: &str) {
-    match channel {
-        "code_session_desired_state" => {
-            let Ok(n) = serde_json::from_str::<DesiredState>(payload) else {
-                tracing::warn!(payload, "malformed desired-state notification");
-                return;
-            };
+    let notification = match Notification::decode(channel, payload) {
+        Ok(Some(n)) => n,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(payload, error = %e, "malformed notification");
+            return;
+        }
+    };
+    match notification {
+        Notification::DesiredState(n) => {
             let reason = if n.deleted {
                 StopReason::Deleted
-            } else if n.desired_state == "stopped" {
+            } else if n.desired_state == DesiredState::Stopped {
                 StopReason::Desired
             } else {
                 return;
@@ -109,12 +90,8 @@ fn dispatch(workspaces: &Arc<Workspaces>, channel: &str, payload: &str) {
             let w = workspaces.clone();
             tokio::spawn(async move { w.stop(n.session, reason).await });
         }
-        "workspace_item_changed" => {
-            let Ok(n) = serde_json::from_str::<ItemChanged>(payload) else {
-                tracing::warn!(payload, "malformed item notification");
-                return;
-            };
-            if n.bridge.as_deref() == Some(workspaces.shared.store.bridge.to_string().as_str()) {
+        Notification::Item(n) => {
+            if n.bridge == Some(workspaces.shared.store.bridge) {
                 return; // our own write, already handled and announced
             }
             workspaces.item_changed(
@@ -122,12 +99,12 @@ fn dispatch(workspaces: &Arc<Workspaces>, channel: &str, payload: &str) {
                 Change {
                     path: n.path,
                     version: n.version,
-                    folder: n.kind == "folder",
+                    folder: n.kind == ItemKind::Folder,
                     deleted: n.deleted,
                     origin: n.origin.unwrap_or_else(|| "rest".into()),
                 },
             );
         }
-        _ => {}
+        Notification::Member(_) => {}
     }
 }

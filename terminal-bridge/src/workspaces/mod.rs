@@ -6,16 +6,19 @@
 //!
 //! Modules:
 //! - [`config`]: [`SyncConfig`], the settings (idle timeout, reconcile period, file limits).
-//! - [`agent`]: the file-sync connection to a sandbox's `pod-agent`.
+//! - [`agent`]: the file-sync connection to a sandbox's `pod-agent`, a thin layer over
+//!   `agent_protocol::Client` (timeouts, [`agent::AgentError`], deletions of missing paths).
 //! - [`merge`]: the sync rule (which side wins, conflict copies), a pure function.
 //! - [`store`]: the SQL (file rows written the way the REST component writes them).
 //! - [`sync`]: the task per active session (events, notifications, rechecks, idle check).
 //! - [`listener`]: LISTEN for desired-state and file notifications, reconnecting.
-//! - [`reconcile`]: the periodic pass over sessions and sandboxes.
+//! - [`reconcile`]: the periodic pass over sessions and sandboxes, and its error policy
+//!   ([`ReconcileError`]).
 //! - [`stats`]: counters for `/metrics`.
 //!
-//! The rules are in the README ("File sync").
+//! The rules are in `terminal-bridge/PROTOCOL.md` ("Sessions" and "File sync").
 
+use platform_contract::state::{DesiredState, ObservedState};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,9 +42,11 @@ pub mod store;
 mod sync;
 
 pub use config::SyncConfig;
+pub use reconcile::ReconcileError;
 pub use stats::Stats;
 use store::Store;
 use sync::{Change, Command, Handle};
+pub use sync::{FailureKind, SyncError};
 
 /// Something clients of a session should hear about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -167,7 +172,7 @@ pub struct Workspaces {
     runtime: Arc<dyn Runtime>,
     shared: Arc<Shared>,
     /// For the listener's dedicated connection.
-    database: tokio_postgres::Config,
+    database: crate::db::Database,
     slots: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<Slot>>>>,
     /// Command channels of the active sessions' tasks, for notifications (registered before
     /// the initial sync, so nothing announced during it is missed).
@@ -180,7 +185,7 @@ impl Workspaces {
     /// `database` is for the LISTEN connection, `pool` for everything else.
     pub fn new(
         runtime: Arc<dyn Runtime>,
-        database: tokio_postgres::Config,
+        database: crate::db::Database,
         pool: deadpool_postgres::Pool,
         config: SyncConfig,
     ) -> Arc<Self> {
@@ -363,8 +368,12 @@ impl Workspaces {
                     .fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            self.status(session, "stopped", Some("the sandbox stopped unexpectedly"))
-                .await;
+            self.status(
+                session,
+                ObservedState::Stopped,
+                Some("the sandbox stopped unexpectedly"),
+            )
+            .await;
             return;
         }
         if reason == StopReason::Idle {
@@ -376,7 +385,11 @@ impl Workspaces {
             }
         }
         if reason == StopReason::Idle
-            && let Err(e) = self.shared.store.set_desired(session, "stopped").await
+            && let Err(e) = self
+                .shared
+                .store
+                .set_desired(session, DesiredState::Stopped)
+                .await
         {
             tracing::warn!(%session, error = %e, "recording the idle stop failed");
         }
@@ -389,10 +402,14 @@ impl Workspaces {
                 .map(|list| list.iter().any(|s| s.session == session))
                 .unwrap_or(true);
         if !running {
-            let _ = self.shared.store.set_observed(session, "stopped").await;
+            let _ = self
+                .shared
+                .store
+                .set_observed(session, ObservedState::Stopped)
+                .await;
             return;
         }
-        self.status(session, "stopping", None).await;
+        self.status(session, ObservedState::Stopping, None).await;
         if reason == StopReason::Deleted {
             self.drop_active(session, &mut slot, false).await;
         } else if watched {
@@ -418,9 +435,11 @@ impl Workspaces {
                 Err(e) => tracing::warn!(%session, "saving edits before the stop failed: {e}"),
             }
         }
-        if let Err(e) = self.runtime.stop(session).await {
-            tracing::warn!(%session, error = %e, "stopping the sandbox failed");
-            self.status(session, "failed", Some(&e.to_string())).await;
+        if let Err(source) = self.runtime.stop(session).await {
+            let message = source.to_string();
+            self.reconcile_failed(ReconcileError::Stop { session, source });
+            self.status(session, ObservedState::Failed, Some(&message))
+                .await;
             return;
         }
         let counter = match reason {
@@ -444,7 +463,7 @@ impl Workspaces {
             StopReason::Deleted => Some("the session was deleted"),
             _ => None,
         };
-        self.status(session, "stopped", message).await;
+        self.status(session, ObservedState::Stopped, message).await;
     }
 
     /// Starts watching a running sandbox that this bridge does not watch yet.
@@ -476,14 +495,18 @@ impl Workspaces {
             Err(e) => return Err(RuntimeError::Other(e)),
             Ok(Some((desired, _))) => {
                 if wanted
-                    && desired == "stopped"
-                    && let Err(e) = self.shared.store.set_desired(session, "running").await
+                    && desired == DesiredState::Stopped
+                    && let Err(e) = self
+                        .shared
+                        .store
+                        .set_desired(session, DesiredState::Running)
+                        .await
                 {
                     return Err(RuntimeError::Other(e));
                 }
             }
         }
-        self.status(session, "starting", None).await;
+        self.status(session, ObservedState::Starting, None).await;
         // A sandbox that is dying when `ensure` looks (its agent gone, its process not yet
         // reaped) refuses the connection: look again a few times.
         let mut attempt = 0;
@@ -509,11 +532,12 @@ impl Workspaces {
                     .sandboxes_active
                     .fetch_add(1, Ordering::Relaxed);
                 self.shared.touch(session);
-                self.status(session, "running", None).await;
+                self.status(session, ObservedState::Running, None).await;
                 Ok(sandbox)
             }
             Err(e) => {
-                self.status(session, "failed", Some(&e.to_string())).await;
+                self.status(session, ObservedState::Failed, Some(&e.to_string()))
+                    .await;
                 Err(e)
             }
         }
@@ -529,10 +553,10 @@ impl Workspaces {
         self.routes.lock().unwrap().insert(session, tx.clone());
         match sync::start(self.shared.clone(), sandbox, stream, generation, (tx, rx)).await {
             Ok(handle) => Ok(handle),
-            Err(message) => {
+            Err(e) => {
                 self.routes.lock().unwrap().remove(&session);
                 Err(RuntimeError::Unavailable(format!(
-                    "syncing the workspace files failed: {message}"
+                    "syncing the workspace files failed: {e}"
                 )))
             }
         }
@@ -556,13 +580,13 @@ impl Workspaces {
     }
 
     /// Announces a state and records it as the observed state.
-    async fn status(&self, session: Uuid, state: &str, message: Option<&str>) {
+    async fn status(&self, session: Uuid, state: ObservedState, message: Option<&str>) {
         if let Err(e) = self.shared.store.set_observed(session, state).await {
             tracing::warn!(%session, error = %e, "recording the observed state failed");
         }
         self.shared.emit(WorkspaceEvent::WorkspaceStatus {
             session,
-            state: state.to_owned(),
+            state: state.as_str().to_owned(),
             message: message.map(str::to_owned),
         });
     }

@@ -18,7 +18,14 @@
 //!
 //! Sandboxes start lazily, when a client activates the session, not because a session's
 //! desired state is `running` (that is every new session).
+//!
+//! A step that fails is a [`ReconcileError`]; [`Workspaces::reconcile_failed`] is the error
+//! policy (as in kube-rs's controllers): it logs the error and counts it in
+//! `bridge_reconcile_failures_total` by [`ReconcileError::metric_label`]. There is no retry
+//! of its own: the next pass (the period, or a kick) is the retry, which is what being
+//! level-triggered buys.
 
+use platform_contract::state::{DesiredState, ObservedState};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -31,6 +38,51 @@ use super::stats::Stats;
 use super::sync::Command;
 use super::{StopReason, Workspaces};
 use crate::runtime::RuntimeError;
+
+/// A failed step of the reconcile (or of a stop). The first two end the pass; the others
+/// concern one sandbox or session, and the pass goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Listing the runtime's sandboxes failed (`list_sandboxes`).
+    #[error("listing sandboxes failed: {0}")]
+    ListSandboxes(#[source] RuntimeError),
+    /// Reading the sessions' states from PostgreSQL failed (`read_sessions`).
+    #[error("reading sessions failed: {0:#}")]
+    ReadSessions(#[source] anyhow::Error),
+    /// Watching a running sandbox that this bridge did not watch failed (`adopt`).
+    #[error("adopting the sandbox of {session} failed: {source}")]
+    Adopt { session: Uuid, source: RuntimeError },
+    /// Recording that a session without a sandbox is stopped failed (`record_state`).
+    #[error("recording {session} as stopped failed: {source:#}")]
+    RecordState {
+        session: Uuid,
+        source: anyhow::Error,
+    },
+    /// Touching a watched sandbox failed (`touch`).
+    #[error("touching the sandbox of {session} failed: {source}")]
+    Touch { session: Uuid, source: RuntimeError },
+    /// The runtime's reaper failed (`reap`).
+    #[error("reaping sandboxes failed: {0}")]
+    Reap(#[source] RuntimeError),
+    /// Stopping a sandbox failed (`stop`); its session is marked `failed`.
+    #[error("stopping the sandbox of {session} failed: {source}")]
+    Stop { session: Uuid, source: RuntimeError },
+}
+
+impl ReconcileError {
+    /// The `reason` label of `bridge_reconcile_failures_total`: the step that failed.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ReconcileError::ListSandboxes(_) => "list_sandboxes",
+            ReconcileError::ReadSessions(_) => "read_sessions",
+            ReconcileError::Adopt { .. } => "adopt",
+            ReconcileError::RecordState { .. } => "record_state",
+            ReconcileError::Touch { .. } => "touch",
+            ReconcileError::Reap(_) => "reap",
+            ReconcileError::Stop { .. } => "stop",
+        }
+    }
+}
 
 /// Reconciles every period and on each kick, until aborted.
 pub async fn run(workspaces: Arc<Workspaces>, mut kick: mpsc::UnboundedReceiver<()>) {
@@ -46,39 +98,50 @@ pub async fn run(workspaces: Arc<Workspaces>, mut kick: mpsc::UnboundedReceiver<
 }
 
 impl Workspaces {
+    /// The error policy: logs `error` and counts it by its label. The next pass retries.
+    pub(super) fn reconcile_failed(&self, error: ReconcileError) {
+        tracing::warn!(reason = error.metric_label(), "reconcile: {error}");
+        self.shared.stats.reconcile_failure(&error);
+    }
+
     /// One full pass (see the module documentation).
     pub async fn reconcile_once(&self) {
         Stats::add(&self.shared.stats.reconciles);
-        let sandboxes = match self.runtime.list().await {
-            Ok(sandboxes) => sandboxes,
-            Err(e) => {
-                tracing::warn!(error = %e, "reconcile: listing sandboxes failed");
-                return;
-            }
-        };
+        if let Err(error) = self.reconcile_pass().await {
+            self.reconcile_failed(error);
+        }
+    }
+
+    /// [`Workspaces::reconcile_once`]: `Err` for a failure that ends the pass; the others are
+    /// reported as they happen.
+    async fn reconcile_pass(&self) -> Result<(), ReconcileError> {
+        let sandboxes = self
+            .runtime
+            .list()
+            .await
+            .map_err(ReconcileError::ListSandboxes)?;
         let ids: Vec<_> = sandboxes.iter().map(|s| s.session).collect();
-        let desired = match self.shared.store.desired_of(&ids).await {
-            Ok(desired) => desired,
-            Err(e) => {
-                tracing::warn!(error = %e, "reconcile: reading sessions failed");
-                return;
-            }
-        };
+        let desired = self
+            .shared
+            .store
+            .desired_of(&ids)
+            .await
+            .map_err(ReconcileError::ReadSessions)?;
         // Adoptions wait for their sandbox to be ready (a pod may still be pulling its image),
         // so they run side by side, after the stops, none holding up the others.
         let mut adoptions = Vec::new();
         for sandbox in &sandboxes {
             let session = sandbox.session;
-            match desired.get(&session).map(String::as_str) {
+            match desired.get(&session) {
                 None => self.stop(session, StopReason::Deleted).await,
-                Some("stopped") => self.stop(session, StopReason::Desired).await,
+                Some(DesiredState::Stopped) => self.stop(session, StopReason::Desired).await,
                 _ => {
                     if let Some(route) = self.route(session) {
                         let _ = route.send(Command::Recheck);
                     } else {
                         adoptions.push(async move {
-                            if let Err(e) = self.adopt(session).await {
-                                tracing::warn!(%session, error = %e, "reconcile: adopting a sandbox failed");
+                            if let Err(source) = self.adopt(session).await {
+                                self.reconcile_failed(ReconcileError::Adopt { session, source });
                             }
                         });
                     }
@@ -88,26 +151,31 @@ impl Workspaces {
         futures_util::future::join_all(adoptions).await;
         self.upkeep(&ids, desired.keys().copied().collect()).await;
         let running: HashSet<_> = ids.into_iter().collect();
-        let live = match self.shared.store.live_sessions().await {
-            Ok(live) => live,
-            Err(e) => {
-                tracing::warn!(error = %e, "reconcile: reading sessions failed");
-                return;
-            }
-        };
+        let live = self
+            .shared
+            .store
+            .live_sessions()
+            .await
+            .map_err(ReconcileError::ReadSessions)?;
         for (session, _, observed) in live {
             // `failed` stays: it says why the last start did not work.
             if running.contains(&session)
-                || observed == "stopped"
-                || observed == "failed"
+                || observed == ObservedState::Stopped
+                || observed == ObservedState::Failed
                 || self.is_busy(session)
             {
                 continue;
             }
-            if let Err(e) = self.shared.store.set_observed(session, "stopped").await {
-                tracing::warn!(%session, error = %e, "reconcile: updating observed state failed");
+            if let Err(source) = self
+                .shared
+                .store
+                .set_observed(session, ObservedState::Stopped)
+                .await
+            {
+                self.reconcile_failed(ReconcileError::RecordState { session, source });
             }
         }
+        Ok(())
     }
 
     /// Touches the watched sandboxes and lets the runtime reap what nobody needs; `listed` are
@@ -120,9 +188,7 @@ impl Workspaces {
         for &session in &watched {
             match self.runtime.touch(session).await {
                 Ok(()) | Err(RuntimeError::NotRunning) => {}
-                Err(e) => {
-                    tracing::warn!(%session, error = %e, "reconcile: touching a sandbox failed")
-                }
+                Err(source) => self.reconcile_failed(ReconcileError::Touch { session, source }),
             }
         }
         let stale_after = self.shared.config.stale_after();
@@ -138,7 +204,7 @@ impl Workspaces {
                     );
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "reconcile: reaping sandboxes failed"),
+            Err(e) => self.reconcile_failed(ReconcileError::Reap(e)),
         }
     }
 }

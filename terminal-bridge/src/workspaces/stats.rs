@@ -1,7 +1,14 @@
-//! Counters of the session layer, for `/metrics`: plain atomics, read by [`Stats::snapshot`].
+//! Counters of the session layer, for `/metrics`: plain atomics, read by [`Stats::snapshot`],
+//! and the failures of the reconcile and of the file sync by reason, rendered with them by
+//! [`Workspaces::render_metrics`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use super::Workspaces;
+use super::reconcile::ReconcileError;
+use super::sync::FailureKind;
+use crate::metrics::{LabelledCounter, render_pairs};
 
 /// See the module documentation.
 #[derive(Default)]
@@ -27,11 +34,27 @@ pub struct Stats {
     pub reconciles: AtomicU64,
     /// Sandboxes the runtime's reaper removed (ended, stale, or of unknown sessions).
     pub reaped: AtomicU64,
+    /// Failed steps of the reconcile (and of the stops it and the listener ask for), by
+    /// [`ReconcileError::metric_label`].
+    reconcile_failures: LabelledCounter,
+    /// Sync failures by [`FailureKind::metric_label`]: those of single paths (also counted,
+    /// unlabelled, in `sync_errors`) and those of whole sides (an initial sync, a recheck).
+    sync_failures: LabelledCounter,
 }
 
 impl Stats {
     pub(crate) fn add(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one failed reconcile step (see `Workspaces::reconcile_failed`, which logs it).
+    pub(crate) fn reconcile_failure(&self, error: &ReconcileError) {
+        self.reconcile_failures.inc(error.metric_label());
+    }
+
+    /// Counts one sync failure.
+    pub(crate) fn sync_failure(&self, kind: FailureKind) {
+        self.sync_failures.inc(kind.metric_label());
     }
 
     pub(crate) fn lag(&self, lag: Duration) {
@@ -65,5 +88,52 @@ impl Stats {
             ("bridge_reconciles_total", get(&self.reconciles)),
             ("bridge_sandboxes_reaped_total", get(&self.reaped)),
         ]
+    }
+
+    /// The labelled counters in the exposition format.
+    pub fn render_labelled(&self) -> String {
+        let mut out = String::new();
+        self.reconcile_failures.render(
+            &mut out,
+            "bridge_reconcile_failures_total",
+            "Failed reconcile steps, by reason.",
+            "reason",
+        );
+        self.sync_failures.render(
+            &mut out,
+            "bridge_sync_failures_total",
+            "File sync failures (of one path or of a whole side), by reason.",
+            "reason",
+        );
+        out
+    }
+}
+
+impl Workspaces {
+    /// The session layer's part of `/metrics`: [`Workspaces::stats`] and the failures by
+    /// reason.
+    pub fn render_metrics(&self) -> String {
+        render_pairs(&self.stats()) + &self.shared.stats.render_labelled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::RuntimeError;
+
+    #[test]
+    fn failures_are_rendered_by_reason() {
+        let stats = Stats::default();
+        stats.reconcile_failure(&ReconcileError::ListSandboxes(RuntimeError::NotRunning));
+        stats.sync_failure(FailureKind::FileTooLarge);
+        stats.sync_failure(FailureKind::FileTooLarge);
+        let text = stats.render_labelled();
+        assert!(
+            text.contains("bridge_reconcile_failures_total{reason=\"list_sandboxes\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("bridge_sync_failures_total{reason=\"file_too_large\"} 2\n"));
+        assert!(text.contains("# TYPE bridge_sync_failures_total counter\n"));
     }
 }

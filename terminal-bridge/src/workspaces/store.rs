@@ -1,13 +1,20 @@
 //! The SQL of the session layer. File rows are written the way the REST `workspace` component
-//! writes them (missing parent folders inserted in the same statement, `pg_notify` of every row
-//! written in the same statement), plus `"origin": "shell"` and this bridge's id in the payload,
-//! so a bridge recognises its own writes when they come back.
+//! writes them, from the same fragments of `platform_contract::sql` (missing parent folders
+//! inserted in the same statement, `pg_notify` of every row written in the same statement), with
+//! `platform_contract::notify_item_changed_from_shell!`: `"origin": "shell"` and this bridge's
+//! id in the payload, so a bridge recognises its own writes when they come back.
 
 use std::collections::HashMap;
 
 use agent_protocol::Sha256;
 use deadpool_postgres::{GenericClient, Pool};
 use uuid::Uuid;
+
+use platform_contract::sql::SET_DESIRED_STATE_SQL;
+use platform_contract::state::{DesiredState, ObservedState};
+use platform_contract::{
+    ancestors_cte, file_blocked_cte, missing_folders_cte, notify_item_changed_from_shell,
+};
 
 use super::merge::Rev;
 
@@ -32,54 +39,40 @@ pub enum Written {
     Blocked,
 }
 
+/// Column `index` of `row`, a state stored as text.
+fn state<T: std::str::FromStr<Err = platform_contract::state::UnknownValue>>(
+    row: &tokio_postgres::Row,
+    index: usize,
+) -> DbResult<T> {
+    Ok(row.get::<_, String>(index).parse()?)
+}
+
 fn sha(bytes: &[u8]) -> DbResult<Sha256> {
     bytes
         .try_into()
         .map_err(|_| anyhow::anyhow!("a sha256 column is not 32 bytes"))
 }
 
-/// The `pg_notify` of a workspace item change made by the bridge from a CTE row with columns
-/// `session_id, path, version, kind`; `$bridge` is parameter number of this bridge's id.
-macro_rules! notify_shell {
-    ($deleted:literal, $bridge:literal) => {
-        concat!(
-            "pg_notify('workspace_item_changed', json_build_object('session', session_id, ",
-            "'path', path, 'version', version, 'kind', kind, 'deleted', ",
-            $deleted,
-            ", 'origin', 'shell', 'bridge', ",
-            $bridge,
-            "::text)::text)"
-        )
-    };
-}
-
-/// The ancestors of `$2` as a CTE `ancestors(path)`.
-const ANCESTORS: &str = "ancestors as (select array_to_string((string_to_array($2::text, '/'))[1:n], '/') as path \
-     from generate_series(1, cardinality(string_to_array($2::text, '/')) - 1) as n)";
-
 /// Inserts file `$2` of session `$1` with content `$3` unless it exists (then no row); creates
 /// missing parent folders; `blocked` counts a folder at the path or a file above it.
-fn insert_sql() -> String {
-    format!(
-        "with {ANCESTORS}, \
-         blocked as (select 1 from workspace_items w where w.session_id = $1::uuid and ( \
-           (w.kind = 'file' and w.path in (select path from ancestors)) \
-           or (w.kind = 'folder' and w.path = $2::text))), \
-         folders as (insert into workspace_items (session_id, path, parent_path, kind) \
-           select $1::uuid, a.path, nullif(regexp_replace(a.path, '/?[^/]*$', ''), ''), 'folder' \
-           from ancestors a where not exists (select 1 from blocked) \
-           on conflict (session_id, path) do nothing returning session_id, path, version, kind), \
-         f as (insert into workspace_items (session_id, path, parent_path, kind, content, size, sha256) \
-           select $1::uuid, $2::text, nullif(regexp_replace($2::text, '/?[^/]*$', ''), ''), 'file', \
-           $3::bytea, octet_length($3::bytea), sha256($3::bytea) where not exists (select 1 from blocked) \
-           on conflict (session_id, path) do nothing returning session_id, path, version, kind, sha256), \
-         notified as (select {} from (select session_id, path, version, kind from folders \
-           union all select session_id, path, version, kind from f) c) \
-         select (select version from f) as version, (select sha256 from f) as sha256, \
-           (select count(*) from blocked) as blocked, (select count(*) from notified) as notified",
-        notify_shell!("false", "$4")
-    )
-}
+const INSERT_SQL: &str = concat!(
+    "with ",
+    ancestors_cte!(),
+    ", ",
+    file_blocked_cte!(),
+    ", ",
+    missing_folders_cte!(),
+    ", f as (insert into workspace_items (session_id, path, parent_path, kind, content, size, sha256) ",
+    "select $1::uuid, $2::text, nullif(regexp_replace($2::text, '/?[^/]*$', ''), ''), 'file', ",
+    "$3::bytea, octet_length($3::bytea), sha256($3::bytea) where not exists (select 1 from blocked) ",
+    "on conflict (session_id, path) do nothing returning session_id, path, version, kind, sha256), ",
+    "notified as (select ",
+    notify_item_changed_from_shell!("false", "$4::text"),
+    " from (select session_id, path, version, kind from folders ",
+    "union all select session_id, path, version, kind from f) c) ",
+    "select (select version from f) as version, (select sha256 from f) as sha256, ",
+    "(select count(*) from blocked) as blocked, (select count(*) from notified) as notified"
+);
 
 /// Replaces file `$2` of session `$1` with `$3` if it is still at version `$4`.
 const UPDATE_SQL: &str = concat!(
@@ -87,28 +80,28 @@ const UPDATE_SQL: &str = concat!(
     "sha256 = sha256($3::bytea) where session_id = $1::uuid and path = $2::text and kind = 'file' ",
     "and version = $4::bigint returning session_id, path, version, kind, sha256), ",
     "notified as (select ",
-    notify_shell!("false", "$5"),
+    notify_item_changed_from_shell!("false", "$5::text"),
     " from f) select version, sha256, (select count(*) from notified) as notified from f"
 );
 
 /// Deletes file `$2` of session `$1` if still at version `$3`, and the parent folders that
 /// become empty (folders exist to hold files).
-fn delete_sql() -> String {
-    format!(
-        "with {ANCESTORS}, \
-         d as (delete from workspace_items where session_id = $1::uuid and path = $2::text \
-           and kind = 'file' and version = $3::bigint returning session_id, path, version, kind), \
-         empty as (delete from workspace_items w where w.session_id = $1::uuid and w.kind = 'folder' \
-           and w.path in (select path from ancestors) and exists (select 1 from d) \
-           and not exists (select 1 from workspace_items c where c.session_id = $1::uuid \
-             and starts_with(c.path, w.path || '/') and c.path <> $2::text \
-             and c.path not in (select path from ancestors)) \
-           returning session_id, path, version, kind), \
-         notified as (select {} from (select * from d union all select * from empty) x) \
-         select (select count(*) from d) as deleted, (select count(*) from notified) as notified",
-        notify_shell!("true", "$4")
-    )
-}
+const DELETE_SQL: &str = concat!(
+    "with ",
+    ancestors_cte!(),
+    ", d as (delete from workspace_items where session_id = $1::uuid and path = $2::text ",
+    "and kind = 'file' and version = $3::bigint returning session_id, path, version, kind), ",
+    "empty as (delete from workspace_items w where w.session_id = $1::uuid and w.kind = 'folder' ",
+    "and w.path in (select path from ancestors) and exists (select 1 from d) ",
+    "and not exists (select 1 from workspace_items c where c.session_id = $1::uuid ",
+    "and starts_with(c.path, w.path || '/') and c.path <> $2::text ",
+    "and c.path not in (select path from ancestors)) ",
+    "returning session_id, path, version, kind), ",
+    "notified as (select ",
+    notify_item_changed_from_shell!("true", "$4::text"),
+    " from (select * from d union all select * from empty) x) ",
+    "select (select count(*) from d) as deleted, (select count(*) from notified) as notified"
+);
 
 const BASE_UPSERT_SQL: &str = "insert into workspace_sync_state (session_id, path, version, sha256) \
      values ($1, $2, $3, $4) on conflict (session_id, path) do update \
@@ -131,7 +124,7 @@ impl Store {
     }
 
     /// Desired and observed state of a session, `None` if it does not exist.
-    pub async fn session(&self, session: Uuid) -> DbResult<Option<(String, String)>> {
+    pub async fn session(&self, session: Uuid) -> DbResult<Option<(DesiredState, ObservedState)>> {
         let row = self
             .client()
             .await?
@@ -140,32 +133,26 @@ impl Store {
                 &[&session],
             )
             .await?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
+        row.map(|r| Ok((state(&r, 0)?, state(&r, 1)?))).transpose()
     }
 
     /// Sets the desired state (announcing a change on `code_session_desired_state`).
-    pub async fn set_desired(&self, session: Uuid, state: &str) -> DbResult<()> {
+    pub async fn set_desired(&self, session: Uuid, state: DesiredState) -> DbResult<()> {
         self.client()
             .await?
-            .execute(
-                "with s as (update code_sessions set desired_state = $2 \
-                 where id = $1 and desired_state <> $2 returning id, desired_state) \
-                 select pg_notify('code_session_desired_state', json_build_object('session', id, \
-                 'desired_state', desired_state, 'deleted', false)::text) from s",
-                &[&session, &state],
-            )
+            .execute(SET_DESIRED_STATE_SQL, &[&session, &state.as_str()])
             .await?;
         Ok(())
     }
 
     /// Records what the bridge sees of the sandbox.
-    pub async fn set_observed(&self, session: Uuid, state: &str) -> DbResult<()> {
+    pub async fn set_observed(&self, session: Uuid, state: ObservedState) -> DbResult<()> {
         self.client()
             .await?
             .execute(
                 "update code_sessions set observed_state = $2, observed_at = now() \
                  where id = $1 and (observed_state <> $2 or observed_at is null)",
-                &[&session, &state],
+                &[&session, &state.as_str()],
             )
             .await?;
         Ok(())
@@ -184,7 +171,7 @@ impl Store {
     }
 
     /// Sessions that should run or may still run: `(id, desired, observed)`.
-    pub async fn live_sessions(&self) -> DbResult<Vec<(Uuid, String, String)>> {
+    pub async fn live_sessions(&self) -> DbResult<Vec<(Uuid, DesiredState, ObservedState)>> {
         let rows = self
             .client()
             .await?
@@ -194,14 +181,13 @@ impl Store {
                 &[],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
+        rows.iter()
+            .map(|r| Ok((r.get(0), state(r, 1)?, state(r, 2)?)))
+            .collect()
     }
 
     /// Desired state of each of `ids` that exists.
-    pub async fn desired_of(&self, ids: &[Uuid]) -> DbResult<HashMap<Uuid, String>> {
+    pub async fn desired_of(&self, ids: &[Uuid]) -> DbResult<HashMap<Uuid, DesiredState>> {
         let rows = self
             .client()
             .await?
@@ -210,7 +196,7 @@ impl Store {
                 &[&ids],
             )
             .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        rows.iter().map(|r| Ok((r.get(0), state(r, 1)?))).collect()
     }
 
     /// Every file of the session (no content).
@@ -385,7 +371,7 @@ impl Store {
         let row = match expect {
             None => {
                 let row = tx
-                    .query_one(insert_sql().as_str(), &[&session, &path, &data, &bridge])
+                    .query_one(INSERT_SQL, &[&session, &path, &data, &bridge])
                     .await?;
                 if row.get::<_, i64>("blocked") > 0 {
                     return Ok(Written::Blocked);
@@ -422,10 +408,7 @@ impl Store {
         let tx = client.transaction().await?;
         let bridge = self.bridge.to_string();
         let row = tx
-            .query_one(
-                delete_sql().as_str(),
-                &[&session, &path, &expect.version, &bridge],
-            )
+            .query_one(DELETE_SQL, &[&session, &path, &expect.version, &bridge])
             .await?;
         if row.get::<_, i64>("deleted") == 0 {
             return Ok(false);

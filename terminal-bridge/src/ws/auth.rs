@@ -2,11 +2,8 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use platform_core::token::{VERIFY_TOKEN_SQL, is_well_formed, token_sha256};
+use platform_contract::token::{VERIFY_TOKEN_SQL, is_well_formed, token_sha256};
 use uuid::Uuid;
-
-/// Close code for "no valid token" (the WebSocket analogue of HTTP 401).
-pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 
 /// Looks up whether a user may use a session: `$1` session id, `$2` user id. One row when
 /// the session exists: whether the user owns it, and their member role if any.
@@ -31,7 +28,8 @@ impl Role {
     }
 }
 
-/// Why authentication or an access check failed.
+/// Why authentication or an access check failed. Clients see it as a
+/// [`ClientError`](super::ClientError) (`unauthorized`, `not_found` or `unavailable`).
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error(
@@ -47,14 +45,22 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// The label for the auth-failure metric.
-    pub fn reason(&self) -> &'static str {
+    /// The `reason` label of `bridge_auth_failures_total`.
+    pub fn metric_label(&self) -> &'static str {
         match self {
             AuthError::Missing => "missing",
             AuthError::Invalid => "invalid",
             AuthError::NoSession => "no_session",
             AuthError::Database(_) => "database",
         }
+    }
+
+    /// A database failure: logged here, where its details are known; clients only hear that
+    /// the database is unavailable.
+    fn database(err: impl std::fmt::Display) -> AuthError {
+        let detail = err.to_string();
+        tracing::warn!(error = %detail, "authentication: the database failed");
+        AuthError::Database(detail)
     }
 }
 
@@ -77,15 +83,12 @@ pub async fn verify(pool: &deadpool_postgres::Pool, token: &str) -> Result<i64, 
     if !is_well_formed(token) {
         return Err(AuthError::Invalid);
     }
-    let client = pool
-        .get()
-        .await
-        .map_err(|err| AuthError::Database(err.to_string()))?;
+    let client = pool.get().await.map_err(AuthError::database)?;
     let hash = token_sha256(token);
     let row = client
         .query_opt(VERIFY_TOKEN_SQL, &[&hash.as_slice()])
         .await
-        .map_err(|err| AuthError::Database(err.to_string()))?;
+        .map_err(AuthError::database)?;
     row.map(|row| row.get::<_, i64>(0))
         .ok_or(AuthError::Invalid)
 }
@@ -97,14 +100,11 @@ pub async fn access(
     user: i64,
     session: Uuid,
 ) -> Result<Role, AuthError> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|err| AuthError::Database(err.to_string()))?;
+    let client = pool.get().await.map_err(AuthError::database)?;
     let row = client
         .query_opt(ACCESS_SQL, &[&session, &user])
         .await
-        .map_err(|err| AuthError::Database(err.to_string()))?
+        .map_err(AuthError::database)?
         .ok_or(AuthError::NoSession)?;
     let owner: bool = row.get(0);
     let role: Option<String> = row.get(1);

@@ -1,10 +1,44 @@
-//! Small per-connection guards: the input rate limit and the UTF-8 reassembly of output.
+//! Small per-connection guards: the input rate limit, the message size limit, and the UTF-8
+//! reassembly of output. Going over a limit is a [`LimitError`].
 
 use std::time::{Duration, Instant};
+
+/// A limit a client went over. Clients see it as a [`ClientError`](super::ClientError)
+/// (`rate_limited` or `too_large`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// Terminal input faster than the connection's rate; the input was dropped.
+    #[error("input faster than {rate} bytes/s")]
+    InputRate { rate: u64 },
+    /// A message larger than the limit; the connection is closed.
+    #[error("message larger than {limit} bytes")]
+    MessageSize { limit: usize },
+}
+
+impl LimitError {
+    /// The label of the limit, as counted in `bridge_ws_errors_total` (the client error's code).
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            LimitError::InputRate { .. } => "rate_limited",
+            LimitError::MessageSize { .. } => "too_large",
+        }
+    }
+}
+
+/// [`LimitError::MessageSize`] if a failed read failed because the message (or a frame of
+/// it) was over `limit`; `None` for other read errors. tungstenite says so only in its
+/// message text ("Message too long", "Space limit exceeded"), so it is matched here, once.
+pub fn oversized(err: &axum::Error, limit: usize) -> Option<LimitError> {
+    let text = err.to_string();
+    (text.contains("too long") || text.contains("Space limit"))
+        .then_some(LimitError::MessageSize { limit })
+}
 
 /// A token bucket over bytes: `rate` bytes per second, at most `burst` at once.
 #[derive(Debug)]
 pub struct TokenBucket {
+    /// The configured rate, for the error message.
+    per_second: u64,
     rate: f64,
     burst: f64,
     tokens: f64,
@@ -16,6 +50,7 @@ impl TokenBucket {
     pub fn new(rate: u64, burst: u64) -> TokenBucket {
         let burst = burst.max(rate).max(1) as f64;
         TokenBucket {
+            per_second: rate,
             rate: rate as f64,
             burst,
             tokens: burst,
@@ -26,6 +61,17 @@ impl TokenBucket {
     /// Takes `bytes` if the bucket holds them now; otherwise takes nothing.
     pub fn take(&mut self, bytes: usize) -> bool {
         self.take_at(bytes, Instant::now())
+    }
+
+    /// [`TokenBucket::take`], as a result: [`LimitError::InputRate`] when refused.
+    pub fn admit(&mut self, bytes: usize) -> Result<(), LimitError> {
+        if self.take(bytes) {
+            Ok(())
+        } else {
+            Err(LimitError::InputRate {
+                rate: self.per_second,
+            })
+        }
     }
 
     fn take_at(&mut self, bytes: usize, now: Instant) -> bool {
@@ -105,6 +151,16 @@ mod tests {
         assert!(!bucket.take_at(1, start));
         assert!(bucket.take_at(50, start + Duration::from_millis(500)));
         assert!(!bucket.take_at(200, start + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_refusal_names_the_rate() {
+        let mut bucket = TokenBucket::new(100, 100);
+        assert_eq!(bucket.admit(100), Ok(()));
+        let refused = bucket.admit(100).unwrap_err();
+        assert_eq!(refused, LimitError::InputRate { rate: 100 });
+        assert_eq!(refused.metric_label(), "rate_limited");
+        assert!(refused.to_string().contains("100 bytes/s"), "{refused}");
     }
 
     #[test]

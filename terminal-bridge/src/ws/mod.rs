@@ -6,21 +6,27 @@
 //!   `websocat` and scripts.
 //!
 //! Both check the `Origin` ([`origin_allowed`]) before the upgrade, authenticate with a bearer
-//! token ([`auth`]), and apply the limits of [`WsConfig`] ([`limits`]).
+//! token ([`auth`]), and apply the limits of [`WsConfig`] ([`limits`]). Whatever fails reaches
+//! the client as a [`ClientError`] ([`error`]): an `error` message, a close frame or an HTTP
+//! refusal, counted in `bridge_ws_errors_total`.
 
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::http::HeaderMap;
 use axum::http::header::{HOST, ORIGIN};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 pub mod auth;
+pub mod error;
 pub mod json;
 pub mod limits;
 pub mod protocol;
 pub mod raw;
+
+pub use error::{
+    CLOSE_DETACHED, CLOSE_FORBIDDEN, CLOSE_PING_TIMEOUT, CLOSE_RATE_LIMITED, CLOSE_RESTART,
+    CLOSE_SERVER_ERROR, CLOSE_TOO_BIG, CLOSE_UNAUTHORIZED, ClientError,
+};
 
 /// Limits and timeouts of the WebSocket endpoints (see `ServeArgs` for their variables).
 #[derive(Debug, Clone)]
@@ -111,15 +117,6 @@ fn hostname(authority: &str) -> &str {
     authority.split(':').next().unwrap_or(authority)
 }
 
-/// An HTTP error before the upgrade, in the API's error shape.
-pub fn http_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({ "error": { "code": code, "message": message } })),
-    )
-        .into_response()
-}
-
 /// Capacity of each socket's read buffer. tungstenite's default (128 KiB, allocated at the
 /// upgrade) made an idle connection cost about 140 KiB of resident memory; clients send small
 /// messages (keystrokes, control), and a larger message still arrives whole (the buffer grows
@@ -138,7 +135,8 @@ pub async fn send(socket: &mut WebSocket, message: Message, limit: Duration) -> 
     )
 }
 
-/// Sends a close frame (best effort: the client may be gone).
+/// Sends a close frame (best effort: the client may be gone). Errors close through
+/// [`error::close_with`], which counts them and picks the code.
 pub async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     // Close reasons are limited to 123 bytes.
     let mut reason = reason.to_owned();
@@ -151,17 +149,6 @@ pub async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     }));
     let _ = send(socket, frame, CLOSE_SEND_LIMIT).await;
 }
-
-/// Close code: the server restarts (RFC 6455 registry: 1012 Service Restart).
-pub const CLOSE_RESTART: u16 = 1012;
-/// Close code: a message was too large.
-pub const CLOSE_TOO_BIG: u16 = 1009;
-/// Close code: the client stopped answering pings.
-pub const CLOSE_PING_TIMEOUT: u16 = 4408;
-/// Close code: no access (the WebSocket analogue of HTTP 403).
-pub const CLOSE_FORBIDDEN: u16 = 4403;
-/// Close code: too much input.
-pub const CLOSE_RATE_LIMITED: u16 = 4429;
 
 #[cfg(test)]
 mod tests {

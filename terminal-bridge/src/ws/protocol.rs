@@ -1,10 +1,11 @@
-//! The JSON messages of `GET /ws`, both directions. The README's "Terminal protocol" section
-//! documents them with examples; the names follow the original front end
+//! The JSON messages of `GET /ws`, both directions. `terminal-bridge/PROTOCOL.md` ("Terminal
+//! protocol") documents them with examples; the names follow the original front end
 //! (`terminal_input` / `terminal_output`, camelCase fields).
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::ClientError;
 use crate::workspaces::WorkspaceEvent;
 
 /// The terminal used when a message names none.
@@ -133,9 +134,11 @@ pub enum ServerMessage {
         code: String,
         message: String,
     },
+    /// Something failed: `code` and `message` (see [`ClientError`], the only way to make
+    /// one), and the session and terminal it concerns, if any.
     Error {
-        code: &'static str,
-        message: String,
+        #[serde(flatten)]
+        error: ClientError,
         #[serde(skip_serializing_if = "Option::is_none")]
         session_id: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,15 +152,6 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
-    pub fn error(code: &'static str, message: impl Into<String>) -> ServerMessage {
-        ServerMessage::Error {
-            code,
-            message: message.into(),
-            session_id: None,
-            terminal_id: None,
-        }
-    }
-
     /// The same error, naming the session and terminal it concerns.
     pub fn about(mut self, session: &str, terminal: Option<&str>) -> ServerMessage {
         if let ServerMessage::Error {
@@ -172,17 +166,18 @@ impl ServerMessage {
         self
     }
 
-    /// The error code, if this is an error.
-    pub fn error_code(&self) -> Option<&'static str> {
+    /// The error, if this is one.
+    pub fn error(&self) -> Option<&ClientError> {
         match self {
-            ServerMessage::Error { code, .. } => Some(code),
+            ServerMessage::Error { error, .. } => Some(error),
             _ => None,
         }
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| {
-            r#"{"type":"error","code":"internal","message":"unserialisable message"}"#.into()
+        serde_json::to_string(self).unwrap_or_else(|err| {
+            let internal = ServerMessage::from(ClientError::Internal(err.to_string()));
+            serde_json::to_string(&internal).unwrap_or_default()
         })
     }
 }

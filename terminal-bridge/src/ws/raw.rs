@@ -1,7 +1,8 @@
 //! `GET /ws/sessions/{uuid}/terminals/{id}`: one terminal as raw bytes. Binary and text
 //! messages from the client are input; output is sent as binary messages, scrollback first.
 //! Authentication and access are checked before the upgrade, so failures are plain HTTP
-//! errors (`websocat` prints them). `?cols=&rows=` sets the size at connect.
+//! errors (`websocat` prints them). `?cols=&rows=` sets the size at connect. After the
+//! upgrade, every error ends the socket with its close frame (see [`ClientError`]).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -10,25 +11,20 @@ use agent_protocol::ExitStatus;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::auth::{self, AuthError, Role};
+use super::error::{ClientError, close_with, refuse};
 use super::json::{OpenSocket, accept_upgrade};
-use super::limits::{TokenBucket, liveness_deadline};
+use super::limits::{TokenBucket, liveness_deadline, oversized};
 use super::protocol::valid_terminal_id;
-use super::{
-    CLOSE_FORBIDDEN, CLOSE_PING_TIMEOUT, CLOSE_RATE_LIMITED, CLOSE_RESTART, CLOSE_TOO_BIG, close,
-    http_error, send,
-};
+use super::{close, send};
 use crate::http::AppState;
 use crate::terminals::TermEvent;
-
-/// Close code: the agent ended the attachment (e.g. the client read too slowly).
-pub const CLOSE_DETACHED: u16 = 4000;
 
 pub async fn handler(
     State(state): State<AppState>,
@@ -43,61 +39,34 @@ pub async fn handler(
     };
     let Some(token) = auth::presented_token(&headers, query.get("token").map(String::as_str))
     else {
-        state.metrics.auth_failure("missing");
-        return http_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send the token as `Authorization: Bearer` or `?token=`",
+        state.metrics.auth_failure(&AuthError::Missing);
+        // Not AuthError::Missing's text: this endpoint takes no `auth` message.
+        let missing = ClientError::Unauthorized(
+            "send the token as `Authorization: Bearer` or `?token=`".into(),
         );
+        return refuse(&state.metrics, missing);
     };
     let user = match auth::verify(&state.pool, &token).await {
         Ok(user) => user,
         Err(err) => return refused(&state, err),
     };
-    let not_found = || {
-        http_error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "the session does not exist or is not shared with you",
-        )
-    };
     let Ok(session) = Uuid::parse_str(&session) else {
-        return not_found();
+        return refuse(&state.metrics, AuthError::NoSession.into());
     };
     if !valid_terminal_id(&terminal) {
-        return http_error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "terminal ids are 1 to 64 characters of A-Z a-z 0-9 _ . -",
-        );
+        let bad_id = "terminal ids are 1 to 64 characters of A-Z a-z 0-9 _ . -";
+        return refuse(&state.metrics, ClientError::BadRequest(bad_id.into()));
     }
     let role = match auth::access(&state.pool, user, session).await {
         Ok(role) => role,
-        Err(AuthError::NoSession) => return not_found(),
+        // Not an authentication failure: the token was fine.
+        Err(AuthError::NoSession) => return refuse(&state.metrics, AuthError::NoSession.into()),
         Err(err) => return refused(&state, err),
     };
-    let size = match (query.get("cols"), query.get("rows")) {
-        (None, None) => None,
-        (Some(cols), Some(rows)) => match (cols.parse::<u16>(), rows.parse::<u16>()) {
-            // A viewer's size would change the terminal for everyone: it gets the current one.
-            (Ok(cols), Ok(rows)) if cols > 0 && rows > 0 => {
-                Some((cols, rows)).filter(|_| role.can_write())
-            }
-            _ => {
-                return http_error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "cols and rows must be integers from 1 to 65535",
-                );
-            }
-        },
-        _ => {
-            return http_error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "give both cols and rows, or neither",
-            );
-        }
+    let size = match size_of(&query) {
+        // A viewer's size would change the terminal for everyone: it gets the current one.
+        Ok(size) => size.filter(|_| role.can_write()),
+        Err(error) => return refuse(&state.metrics, error),
     };
     upgrade
         .read_buffer_size(super::READ_BUFFER_BYTES)
@@ -106,16 +75,26 @@ pub async fn handler(
         .on_upgrade(move |socket| run(socket, state, session, terminal, role, size))
 }
 
-fn refused(state: &AppState, err: AuthError) -> Response {
-    state.metrics.auth_failure(err.reason());
-    match err {
-        AuthError::Database(_) => http_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the database is unavailable; try again",
-        ),
-        err => http_error(StatusCode::UNAUTHORIZED, "unauthorized", &err.to_string()),
+/// `?cols=&rows=`: both or neither.
+fn size_of(query: &HashMap<String, String>) -> Result<Option<(u16, u16)>, ClientError> {
+    match (query.get("cols"), query.get("rows")) {
+        (None, None) => Ok(None),
+        (Some(cols), Some(rows)) => match (cols.parse::<u16>(), rows.parse::<u16>()) {
+            (Ok(cols), Ok(rows)) if cols > 0 && rows > 0 => Ok(Some((cols, rows))),
+            _ => Err(ClientError::BadRequest(
+                "cols and rows must be integers from 1 to 65535".into(),
+            )),
+        },
+        _ => Err(ClientError::BadRequest(
+            "give both cols and rows, or neither".into(),
+        )),
     }
+}
+
+/// A failed authentication: counted as one, and answered as the client error it is.
+fn refused(state: &AppState, err: AuthError) -> Response {
+    state.metrics.auth_failure(&err);
+    refuse(&state.metrics, err.into())
 }
 
 async fn run(
@@ -132,8 +111,7 @@ async fn run(
     let attachment = match state.hub.open(session, &terminal, size, 0, events).await {
         Ok(attachment) => attachment,
         Err(err) => {
-            state.metrics.error(err.code());
-            close(&mut socket, 1011, &err.to_string()).await;
+            close_with(&mut socket, &state.metrics, &err.into()).await;
             return;
         }
     };
@@ -147,7 +125,7 @@ async fn run(
     loop {
         tokio::select! {
             () = &mut stopping => {
-                close(&mut socket, CLOSE_RESTART, "server restarting; connect again").await;
+                close_with(&mut socket, &state.metrics, &ClientError::ShuttingDown).await;
                 break;
             }
             received = socket.recv() => {
@@ -156,27 +134,22 @@ async fn run(
                     Some(Ok(Message::Binary(data))) => data,
                     Some(Ok(Message::Text(text))) => Bytes::from(text.as_str().to_owned()),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Err(err)) if err.to_string().contains("too long") => {
-                        state.metrics.error("too_large");
-                        let reason = format!("message larger than {} bytes", state.ws.max_message_bytes);
-                        close(&mut socket, CLOSE_TOO_BIG, &reason).await;
+                    Some(Err(err)) => {
+                        if let Some(limit) = oversized(&err, state.ws.max_message_bytes) {
+                            close_with(&mut socket, &state.metrics, &limit.into()).await;
+                        }
                         break;
                     }
                     _ => break,
                 };
-                if !role.can_write() {
-                    state.metrics.error("forbidden");
-                    close(&mut socket, CLOSE_FORBIDDEN, "forbidden: viewers cannot type in this session").await;
-                    break;
-                }
-                if !input.take(data.len()) {
-                    state.metrics.error("rate_limited");
-                    let reason = format!("rate_limited: input faster than {} bytes/s", state.ws.input_rate);
-                    close(&mut socket, CLOSE_RATE_LIMITED, &reason).await;
-                    break;
-                }
-                if let Err(err) = attachment.input(data) {
-                    close(&mut socket, 1011, &err.to_string()).await;
+                let admitted = if role.can_write() {
+                    input.admit(data.len()).map_err(ClientError::from)
+                } else {
+                    Err(ClientError::Forbidden("viewers cannot type in this session".into()))
+                };
+                let sent = admitted.and_then(|()| attachment.input(data).map_err(ClientError::from));
+                if let Err(error) = sent {
+                    close_with(&mut socket, &state.metrics, &error).await;
                     break;
                 }
                 state.workspaces.touch(session);
@@ -199,23 +172,20 @@ async fn run(
                     return;
                 }
                 TermEvent::Detached(reason) => {
-                    state.metrics.error("detached");
-                    close(&mut socket, CLOSE_DETACHED, &format!("detached: {reason}")).await;
+                    close_with(&mut socket, &state.metrics, &ClientError::Detached(reason)).await;
                     attachment.ended();
                     return;
                 }
                 TermEvent::Error(_) => {}
                 TermEvent::AgentLost(reason) => {
-                    state.metrics.error("unavailable");
-                    close(&mut socket, 1011, &reason).await;
+                    close_with(&mut socket, &state.metrics, &ClientError::Unavailable(reason)).await;
                     attachment.ended();
                     return;
                 }
             },
             _ = ping.tick() => {
                 if last_seen.elapsed() > deadline {
-                    state.metrics.error("ping_timeout");
-                    close(&mut socket, CLOSE_PING_TIMEOUT, "no answer to pings").await;
+                    close_with(&mut socket, &state.metrics, &ClientError::PingTimeout).await;
                     break;
                 }
                 if !send(&mut socket, Message::Ping(Bytes::new()), deadline).await {

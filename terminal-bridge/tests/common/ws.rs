@@ -187,8 +187,8 @@ impl Bridge {
 
     /// A token for `user` expiring `expires_in` (an interval; negative for expired) from now.
     pub async fn token(&self, user: i64, expires_in: &str, revoked: bool) -> String {
-        let token = platform_core::token::generate().unwrap();
-        let hash = platform_core::token::token_sha256(&token);
+        let token = platform_contract::token::generate().unwrap();
+        let hash = platform_contract::token::token_sha256(&token);
         self.admin
             .execute(
                 "insert into auth_tokens (user_id, token_sha256, created_at, expires_at, revoked_at)

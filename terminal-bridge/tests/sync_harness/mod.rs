@@ -1,5 +1,5 @@
 //! The session layer against real parts: a throwaway PostgreSQL, the real `pod-agent` in each
-//! sandbox, rows written with the REST component's SQL, and "the shell" as plain file system
+//! sandbox, rows written with the REST component's SQL (`platform_contract::sql`), and "the shell" as plain file system
 //! writes inside the sandbox's workspace directory (what the agent's watcher sees from any
 //! program). Waits poll for the expected state; they never sleep a fixed time to pass.
 //!
@@ -7,6 +7,9 @@
 
 #![allow(dead_code)]
 
+use platform_contract::sql;
+use platform_contract::state::DesiredState;
+use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,58 +31,6 @@ pub(crate) use crate::common::backend::{Backend, NS, Place, on_each_backend};
 
 /// How long anything may take on a loaded machine.
 pub const PATIENCE: Duration = Duration::from_secs(20);
-
-/// The REST component's upsert (api-components/workspace/src/write.rs), verbatim but for the
-/// notify macro expanded: creates or replaces a file, creating parent folders, notifying.
-const REST_UPSERT_SQL: &str = "with ancestors as (\
-    select array_to_string((string_to_array($2::text, '/'))[1:n], '/') as path \
-    from generate_series(1, cardinality(string_to_array($2::text, '/')) - 1) as n), \
-    blocked as (select 1 from workspace_items w where w.session_id = $1::uuid and (\
-    (w.kind = 'file' and w.path in (select path from ancestors)) \
-    or (w.kind = 'folder' and w.path = $2::text))), \
-    folders as (insert into workspace_items (session_id, path, parent_path, kind) \
-    select $1::uuid, a.path, nullif(regexp_replace(a.path, '/?[^/]*$', ''), ''), 'folder' \
-    from ancestors a where not exists (select 1 from blocked) \
-    on conflict (session_id, path) do nothing \
-    returning session_id, path, version, kind), \
-    f as (insert into workspace_items (session_id, path, parent_path, kind, content, size, sha256) \
-    select $1::uuid, $2::text, nullif(regexp_replace($2::text, '/?[^/]*$', ''), ''), 'file', \
-    $3::bytea, octet_length($3::bytea), sha256($3::bytea) where not exists (select 1 from blocked) \
-    on conflict (session_id, path) do update set content = excluded.content, \
-    size = excluded.size, sha256 = excluded.sha256 where workspace_items.kind = 'file' \
-    returning session_id, path, version, kind), \
-    notified as (select pg_notify('workspace_item_changed', json_build_object('session', session_id, \
-    'path', path, 'version', version, 'kind', kind, 'deleted', false)::text) \
-    from (select * from folders union all select * from f) c) \
-    select version, (select count(*) from notified) as notified from f";
-
-/// The REST component's folder creation (api-components/workspace/src/folder.rs), the notify
-/// macro expanded: the folder and its missing parents, each notified.
-const REST_FOLDER_SQL: &str = "with ancestors as (\
-    select array_to_string((string_to_array($2::text, '/'))[1:n], '/') as path \
-    from generate_series(1, cardinality(string_to_array($2::text, '/'))) as n), \
-    blocked as (select w.path from workspace_items w where w.session_id = $1::uuid \
-    and w.kind = 'file' and w.path in (select path from ancestors)), \
-    ins as (insert into workspace_items (session_id, path, parent_path, kind) \
-    select $1::uuid, a.path, nullif(regexp_replace(a.path, '/?[^/]*$', ''), ''), 'folder' \
-    from ancestors a where not exists (select 1 from blocked) \
-    on conflict (session_id, path) do nothing returning session_id, path, version, kind), \
-    notified as (select pg_notify('workspace_item_changed', json_build_object('session', \
-    session_id, 'path', path, 'version', version, 'kind', kind, 'deleted', false)::text) \
-    from ins) select (select count(*) from notified)";
-
-/// The REST component's delete of a file (recursive for a folder), notifying each row.
-const REST_DELETE_SQL: &str = "with d as (delete from workspace_items w where w.session_id = $1::uuid \
-    and (w.path = $2::text or starts_with(w.path, $2::text || '/')) \
-    returning session_id, path, version, kind), \
-    notified as (select pg_notify('workspace_item_changed', json_build_object('session', session_id, \
-    'path', path, 'version', version, 'kind', kind, 'deleted', true)::text) from d) \
-    select (select count(*) from notified)";
-
-/// The REST shutdown: desired state stopped, notified in the same statement.
-const REST_SHUTDOWN_SQL: &str = "with s as (update code_sessions set desired_state = 'stopped' \
-    where id = $1 returning id) select pg_notify('code_session_desired_state', \
-    json_build_object('session', id, 'desired_state', 'stopped', 'deleted', false)::text) from s";
 
 /// A database, a runtime, and one `Workspaces` running in the background.
 pub struct Harness {
@@ -182,7 +133,10 @@ impl Harness {
     /// A REST write of `path`; returns the new version.
     pub async fn rest_write(&self, session: Uuid, path: &str, data: &[u8]) -> i64 {
         self.client
-            .query_one(REST_UPSERT_SQL, &[&session, &path, &data])
+            .query_one(
+                sql::FILE_UPSERT_SQL,
+                &[&session, &path, &data, &Sha256::digest(data).as_slice()],
+            )
             .await
             .unwrap()
             .get(0)
@@ -191,21 +145,27 @@ impl Harness {
     /// A folder made through REST (with its missing parents).
     pub async fn rest_folder(&self, session: Uuid, path: &str) {
         self.client
-            .query_one(REST_FOLDER_SQL, &[&session, &path])
+            .query_one(sql::FOLDER_ENSURE_SQL, &[&session, &path])
             .await
             .unwrap();
     }
 
     pub async fn rest_delete(&self, session: Uuid, path: &str) {
         self.client
-            .query_one(REST_DELETE_SQL, &[&session, &path])
+            .query_one(
+                sql::ITEM_DELETE_SQL,
+                &[&session, &path, &true, &None::<i64>],
+            )
             .await
             .unwrap();
     }
 
     pub async fn rest_shutdown(&self, session: Uuid) {
         self.client
-            .query(REST_SHUTDOWN_SQL, &[&session])
+            .query(
+                sql::SET_DESIRED_STATE_SQL,
+                &[&session, &DesiredState::Stopped.as_str()],
+            )
             .await
             .unwrap();
     }

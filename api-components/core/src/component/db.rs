@@ -69,7 +69,9 @@ pub fn column<T: Decode>(row: &Row, name: &str) -> Result<T, ApiError> {
         .ok_or_else(|| ApiError::Internal(format!("column {name} missing or of another type")))
 }
 
-/// A `timestamptz` column as UTC (the host hands timestamps over in UTC).
+/// A `timestamptz` column as UTC. Statements select such a column as
+/// `col at time zone 'utc' as col` (a `timestamp` holding UTC): Spin maps `timestamptz` result
+/// columns to `datetime` but fails to decode them, which fails the whole query.
 pub fn timestamp(row: &Row, name: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
     column::<chrono::NaiveDateTime>(row, name).map(|t| t.and_utc())
 }

@@ -3,9 +3,11 @@
 //!
 //! - `mod.rs` (here): the bindings, the per-store context and the host functions.
 //! - `pool`: pools, the `allowed_outbound_hosts` check, connection reset on return.
+//! - `tls`: TLS as Spin does it (system roots, `set-ca-root`, `[[client_tls]]`).
 //! - `statement`: prepare (cached), bind, execute, error mapping.
 //! - `rows`: the row stream of `query-async`.
-//! - `convert`: values between WIT and PostgreSQL's binary format.
+//! - `convert`: values between WIT and PostgreSQL, with Spin's rules (see there).
+//! - `codecs`: the binary codecs no crate provides (interval, NULL, raw values).
 //!
 //! The asynchronous functions (`open-async`, `query-async`, `execute-async`,
 //! `build-async`), which spin-sdk 7 calls, take an [`Accessor`]: they copy what they
@@ -35,8 +37,10 @@ mod db_tests;
 mod pool;
 mod rows;
 mod statement;
+mod tls;
 
 pub use pool::{HostCheck, PgPools};
+pub use tls::PgTls;
 
 use pool::PooledClient;
 use std::sync::Arc;
@@ -68,16 +72,23 @@ use bindings::spin::postgres::postgres as wit;
 use wit::{Column, Error, ParameterValue, Row, RowSet};
 
 /// The PostgreSQL state of one store.
+#[derive(Clone)]
 pub struct PgCtx {
     /// Shared by every store of the host.
     pub pools: Arc<PgPools>,
     /// The component's `allowed_outbound_hosts`, checked on every connect.
     pub allowed: HostCheck,
+    /// The component's id, which picks its `[[client_tls]]` rules.
+    pub component: Arc<str>,
 }
 
 impl PgCtx {
-    pub fn new(pools: Arc<PgPools>, allowed: HostCheck) -> PgCtx {
-        PgCtx { pools, allowed }
+    pub fn new(pools: Arc<PgPools>, allowed: HostCheck, component: &str) -> PgCtx {
+        PgCtx {
+            pools,
+            allowed,
+            component: component.into(),
+        }
     }
 }
 
@@ -103,6 +114,8 @@ pub struct PgConnection {
 /// A `connection-builder` resource.
 pub struct PgConnectionBuilder {
     address: String,
+    /// The root certificate given with `set-ca-root`, trusted besides the usual ones.
+    root: Option<tls::GuestRoot>,
 }
 
 /// What the host functions see of a store.
@@ -120,21 +133,39 @@ impl HasData for Pg {
 
 type WitResult<T> = wasmtime::Result<Result<T, Error>>;
 
+/// Traps where Spin's host panics on the parameters (see [`convert::traps_in_spin`]).
+fn trap_like_spin(params: &[ParameterValue]) -> wasmtime::Result<()> {
+    match convert::traps_in_spin(params) {
+        Some(ty) => Err(wasmtime::format_err!(
+            "an {ty} bound at the maximum of its type cannot be normalised \
+             (Spin's host panics on it)"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Opens a connection with what [`PgCtx`] holds, without touching the store.
 async fn connect(
-    pools: Arc<PgPools>,
-    allowed: HostCheck,
+    ctx: PgCtx,
     address: &str,
+    root: Option<&tls::GuestRoot>,
 ) -> Result<PgConnection, Error> {
-    let client = pools.connect(address, &allowed).await?;
+    let client = ctx
+        .pools
+        .connect(address, &ctx.allowed, &ctx.component, root)
+        .await?;
     Ok(PgConnection {
         client: Arc::new(client),
     })
 }
 
 impl PgCtxView<'_> {
-    async fn open(&mut self, address: &str) -> WitResult<Resource<PgConnection>> {
-        match connect(self.ctx.pools.clone(), self.ctx.allowed.clone(), address).await {
+    async fn open(
+        &mut self,
+        address: &str,
+        root: Option<&tls::GuestRoot>,
+    ) -> WitResult<Resource<PgConnection>> {
+        match connect(self.ctx.clone(), address, root).await {
             Ok(conn) => Ok(Ok(self.table.push(conn)?)),
             Err(e) => Ok(Err(e)),
         }
@@ -149,7 +180,7 @@ impl wit::Host for PgCtxView<'_> {}
 
 impl wit::HostConnection for PgCtxView<'_> {
     async fn open(&mut self, address: String) -> WitResult<Resource<PgConnection>> {
-        PgCtxView::open(self, &address).await
+        PgCtxView::open(self, &address, None).await
     }
 
     async fn query(
@@ -158,6 +189,7 @@ impl wit::HostConnection for PgCtxView<'_> {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> WitResult<RowSet> {
+        trap_like_spin(&params)?;
         let client = self.client(&conn)?;
         Ok(statement::query_all(&client, &statement, &params).await)
     }
@@ -168,6 +200,7 @@ impl wit::HostConnection for PgCtxView<'_> {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> WitResult<u64> {
+        trap_like_spin(&params)?;
         let client = self.client(&conn)?;
         Ok(statement::execute(&client, &statement, &params).await)
     }
@@ -180,32 +213,36 @@ impl wit::HostConnection for PgCtxView<'_> {
 
 impl wit::HostConnectionBuilder for PgCtxView<'_> {
     fn new(&mut self, address: String) -> wasmtime::Result<Resource<PgConnectionBuilder>> {
-        Ok(self.table.push(PgConnectionBuilder { address })?)
+        Ok(self.table.push(PgConnectionBuilder {
+            address,
+            root: None,
+        })?)
     }
 
-    /// A custom CA root only matters for TLS, which this host does not do: accepted
-    /// (so a component that always sets one still runs), and `sslmode=require` is
-    /// refused at `build` anyway.
+    /// Trusts `certificate` (PEM) for the connection built, besides the usual roots, as
+    /// Spin does.
     fn set_ca_root(
         &mut self,
         builder: Resource<PgConnectionBuilder>,
         certificate: String,
     ) -> WitResult<()> {
-        self.table.get(&builder)?;
-        if !certificate.contains("-----BEGIN CERTIFICATE-----") {
-            return Ok(Err(Error::Other(
-                "invalid root certificate: no PEM certificate found".into(),
-            )));
+        let builder = self.table.get_mut(&builder)?;
+        match tls::GuestRoot::parse(&certificate) {
+            Ok(root) => {
+                builder.root = Some(root);
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(Error::Other(e))),
         }
-        Ok(Ok(()))
     }
 
     async fn build(
         &mut self,
         builder: Resource<PgConnectionBuilder>,
     ) -> WitResult<Resource<PgConnection>> {
-        let address = self.table.get(&builder)?.address.clone();
-        PgCtxView::open(self, &address).await
+        let builder = self.table.get(&builder)?;
+        let (address, root) = (builder.address.clone(), builder.root.clone());
+        PgCtxView::open(self, &address, root.as_ref()).await
     }
 
     fn drop(&mut self, builder: Resource<PgConnectionBuilder>) -> wasmtime::Result<()> {
@@ -214,20 +251,17 @@ impl wit::HostConnectionBuilder for PgCtxView<'_> {
     }
 }
 
-/// The store's pools and allow-list, cloned out so no borrow outlives the call.
-fn shared<T>(accessor: &Accessor<T, Pg>) -> (Arc<PgPools>, HostCheck) {
-    accessor.with(|mut access| {
-        let view = access.get();
-        (view.ctx.pools.clone(), view.ctx.allowed.clone())
-    })
+/// The store's [`PgCtx`], cloned out so no borrow outlives the call.
+fn shared<T>(accessor: &Accessor<T, Pg>) -> PgCtx {
+    accessor.with(|mut access| access.get().ctx.clone())
 }
 
 async fn open_with<T>(
     accessor: &Accessor<T, Pg>,
     address: &str,
+    root: Option<&tls::GuestRoot>,
 ) -> WitResult<Resource<PgConnection>> {
-    let (pools, allowed) = shared(accessor);
-    match connect(pools, allowed, address).await {
+    match connect(shared(accessor), address, root).await {
         Ok(conn) => Ok(Ok(
             accessor.with(|mut access| access.get().table.push(conn))?
         )),
@@ -247,7 +281,7 @@ impl<T: Send> wit::HostConnectionWithStore<T> for Pg {
         accessor: &Accessor<T, Self>,
         address: String,
     ) -> WitResult<Resource<PgConnection>> {
-        open_with(accessor, &address).await
+        open_with(accessor, &address, None).await
     }
 
     async fn query_async(
@@ -260,12 +294,14 @@ impl<T: Send> wit::HostConnectionWithStore<T> for Pg {
         StreamReader<Row>,
         FutureReader<Result<(), Error>>,
     )> {
+        trap_like_spin(&params)?;
         let client = client_of(accessor, &conn)?;
-        let (columns, rows) = match statement::query(&client, &statement, &params).await {
+        let started = match statement::query(&client, &statement, &params).await {
             Ok(started) => started,
             Err(e) => return Ok(Err(e)),
         };
-        let (producer, outcome) = rows::RowProducer::new(rows, client);
+        let columns = started.columns;
+        let (producer, outcome) = rows::RowProducer::new(started.first, started.rest, client);
         accessor.with(|mut access| {
             let rows = StreamReader::new(&mut access, producer)?;
             let outcome = FutureReader::new(&mut access, async move {
@@ -282,6 +318,7 @@ impl<T: Send> wit::HostConnectionWithStore<T> for Pg {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> WitResult<u64> {
+        trap_like_spin(&params)?;
         let client = client_of(accessor, &conn)?;
         Ok(statement::execute(&client, &statement, &params).await)
     }
@@ -292,9 +329,10 @@ impl<T: Send> wit::HostConnectionBuilderWithStore<T> for Pg {
         accessor: &Accessor<T, Self>,
         builder: Resource<PgConnectionBuilder>,
     ) -> WitResult<Resource<PgConnection>> {
-        let address = accessor.with(|mut access| -> wasmtime::Result<String> {
-            Ok(access.get().table.get(&builder)?.address.clone())
+        let (address, root) = accessor.with(|mut access| -> wasmtime::Result<_> {
+            let builder = access.get().table.get(&builder)?;
+            Ok((builder.address.clone(), builder.root.clone()))
         })?;
-        open_with(accessor, &address).await
+        open_with(accessor, &address, root.as_ref()).await
     }
 }

@@ -1,7 +1,10 @@
-//! Connection pools, one per database address, shared by every store of the host.
+//! Connection pools, one per database address (and TLS settings), shared by every store of
+//! the host.
 //!
 //! - [`PgPools::connect`] parses the address (URL or `key=value` form), checks every
-//!   host in it against the component's `allowed_outbound_hosts` ([`HostCheck`]), and
+//!   host in it against the component's `allowed_outbound_hosts` ([`HostCheck`]; also
+//!   each `hostaddr`, which Spin 4.1 leaves unchecked: the one place this host refuses
+//!   more than Spin, since a `hostaddr` would otherwise bypass the allow-list), and
 //!   takes a connection from the address's pool. Neither connecting nor waiting for a
 //!   free connection can hang: connecting is bounded by the connect timeout, waiting by
 //!   the pool wait (by default the connect timeout; the host sets a longer one, since a
@@ -14,10 +17,12 @@
 //!   background task when the guest lets go of the connection, so it adds no latency
 //!   to a request; a connection that fails to reset is discarded.
 //!   Prepared statements survive the reset (they are the statement cache).
-//! - TLS is not supported: `sslmode=require` is refused with a clear error instead of
-//!   being silently downgraded; `prefer` (the default) connects without TLS, as libpq
-//!   does when TLS is unavailable.
+//! - TLS as Spin does it (see `tls`): `sslmode=disable` connects without; any other mode
+//!   with TLS when the server offers it (`require`: must), always verifying the server's
+//!   certificate. A component with `[[client_tls]]` rules, or a guest root certificate,
+//!   gets pools of its own.
 
+use super::tls::{self, GuestRoot, PgTls};
 use super::wit::Error;
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
@@ -60,6 +65,8 @@ pub struct PgPools {
     pool_wait: Duration,
     /// Whether a returned connection's session is reset before reuse (see the module docs).
     reset_sessions: bool,
+    /// The `[[client_tls]]` rules of the runtime configuration.
+    tls: PgTls,
 }
 
 struct CachedPool {
@@ -80,7 +87,15 @@ impl PgPools {
             connect_timeout,
             pool_wait: connect_timeout,
             reset_sessions: true,
+            tls: PgTls::default(),
         }
+    }
+
+    /// Sets the `[[client_tls]]` rules (default: none, every TLS connection trusts the
+    /// system's certificate authorities).
+    pub fn with_tls(mut self, tls: PgTls) -> PgPools {
+        self.tls = tls;
+        self
     }
 
     /// Sets how long a request waits for a free connection when every pooled one is in use
@@ -98,11 +113,14 @@ impl PgPools {
         self
     }
 
-    /// Checks `address` against `allowed` and takes a connection from its pool.
+    /// Checks `address` against `allowed` and takes a connection from its pool, with the
+    /// TLS settings of `component` (and `root`, a certificate the guest gave).
     pub(crate) async fn connect(
         &self,
         address: &str,
         allowed: &HostCheck,
+        component: &str,
+        root: Option<&GuestRoot>,
     ) -> Result<PooledClient, Error> {
         let config = parse_address(address)?;
         let targets = targets(&config)?;
@@ -115,7 +133,22 @@ impl PgPools {
                 display_target(host, *port)
             )));
         }
-        let pool = self.pool_for(address, config)?;
+        let key = format!("{address}\u{0}{}", self.tls.pool_key(component, root));
+        // Built only for a new pool: it copies the trusted roots.
+        let tls = || {
+            if config.get_ssl_mode() == SslMode::Disable {
+                return Ok(None);
+            }
+            let hosts: Vec<String> = targets.iter().map(|(h, _)| h.clone()).collect();
+            let connector = self.tls.connector(component, &hosts, root).map_err(|e| {
+                Error::ConnectionFailed(format!(
+                    "cannot set up TLS for {}: {e:#}",
+                    hosts.join(", ")
+                ))
+            })?;
+            Ok(Some(connector))
+        };
+        let pool = self.pool_for(&key, &config, tls)?;
         let object = pool.get().await.map_err(|e| self.pool_error(e, &targets))?;
         Ok(PooledClient {
             object: Some(object),
@@ -123,12 +156,25 @@ impl PgPools {
         })
     }
 
-    fn pool_for(&self, address: &str, mut config: Config) -> Result<Pool, Error> {
+    /// The pool under `key` (the address and TLS settings); if there is none yet, one made
+    /// with `config` and the connector `tls` makes (`None`: no TLS).
+    fn pool_for(
+        &self,
+        key: &str,
+        config: &Config,
+        tls: impl FnOnce() -> Result<Option<tls::PgMakeTls>, Error>,
+    ) -> Result<Pool, Error> {
+        if let Some(pool) = self.cached(key) {
+            return Ok(pool);
+        }
+        // Outside the lock: other addresses' requests need not wait for it.
+        let tls = tls()?;
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(cached) = pools.get_mut(address) {
+        if let Some(cached) = pools.get_mut(key) {
             cached.last_used = Instant::now();
             return Ok(cached.pool.clone());
         }
+        let mut config = config.clone();
         let timeout = match config.get_connect_timeout() {
             Some(t) if *t < self.connect_timeout => *t,
             _ => self.connect_timeout,
@@ -144,13 +190,13 @@ impl PgPools {
         }
         // `Fast`: the reset happens when a connection is returned (see `PooledClient`),
         // so taking one out costs no round trip.
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            Some(tls) => Manager::from_config(config, tls, manager_config),
+            None => Manager::from_config(config, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(self.max_size)
             .runtime(Runtime::Tokio1)
@@ -169,13 +215,21 @@ impl PgPools {
             evicted.pool.close();
         }
         pools.insert(
-            address.to_owned(),
+            key.to_owned(),
             CachedPool {
                 pool: pool.clone(),
                 last_used: Instant::now(),
             },
         );
         Ok(pool)
+    }
+
+    /// The pool under `key`, if there is one (marked as just used).
+    fn cached(&self, key: &str) -> Option<Pool> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = pools.get_mut(key)?;
+        cached.last_used = Instant::now();
+        Some(cached.pool.clone())
     }
 
     fn pool_error(&self, e: PoolError, targets: &[(String, u16)]) -> Error {
@@ -193,7 +247,7 @@ impl PgPools {
             PoolError::Timeout(TimeoutType::Recycle) => {
                 format!("timed out checking a pooled connection to {to}")
             }
-            PoolError::Backend(e) => format!("cannot connect to {to}: {e}"),
+            PoolError::Backend(e) => format!("cannot connect to {to}: {}", tls::describe(&e)),
             e => format!("cannot connect to {to}: {e}"),
         };
         tracing::debug!(%message, "postgres connection failed");
@@ -201,21 +255,13 @@ impl PgPools {
     }
 }
 
-/// Parses a connection address (`postgres://user@host:port/db` or `host=... user=...`)
-/// and refuses what this host cannot honour.
+/// Parses a connection address (`postgres://user@host:port/db` or `host=... user=...`),
+/// taking libpq's `sslmode=verify-ca`/`verify-full` as `require` (see `tls`).
 fn parse_address(address: &str) -> Result<Config, Error> {
     // The parser's messages never quote the address, so a password cannot leak here.
-    let config: Config = address
+    tls::normalize_sslmode(address)
         .parse()
-        .map_err(|e| Error::ConnectionFailed(format!("invalid PostgreSQL address: {e}")))?;
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err(Error::ConnectionFailed(
-            "sslmode=require is not supported: this host has no TLS support for PostgreSQL \
-             (use sslmode=disable or prefer)"
-                .into(),
-        ));
-    }
-    Ok(config)
+        .map_err(|e| Error::ConnectionFailed(format!("invalid PostgreSQL address: {e}")))
 }
 
 /// Every `(host, port)` the connection may go to: host names and `hostaddr` addresses,
@@ -367,11 +413,16 @@ mod tests {
     }
 
     #[test]
-    fn refuses_tls_required_unix_sockets_and_garbage() {
-        assert!(
-            error_text(parse_address("postgres://h/db?sslmode=require").unwrap_err())
-                .contains("sslmode=require")
+    fn ssl_modes_unix_sockets_and_garbage() {
+        let mode = |a: &str| parse_address(a).unwrap().get_ssl_mode();
+        assert_eq!(mode("postgres://h/db"), SslMode::Prefer);
+        assert_eq!(mode("postgres://h/db?sslmode=require"), SslMode::Require);
+        assert_eq!(
+            mode("postgres://h/db?sslmode=verify-full"),
+            SslMode::Require
         );
+        assert_eq!(mode("host=h sslmode=verify-ca user=u"), SslMode::Require);
+        assert!(parse_address("postgres://h/db?sslmode=sometimes").is_err());
         let e = parse_address("postgres://u:hunter2@h:notaport/db").unwrap_err();
         assert!(!error_text(e).contains("hunter2"));
         let c = parse_address("host=/var/run/postgresql dbname=x").unwrap();
@@ -384,7 +435,10 @@ mod tests {
         let pools = PgPools::new(2, Duration::from_millis(200));
         let allowed: HostCheck =
             Arc::new(|scheme, host, port| scheme == "postgres" && host == "ok" && port == 5432);
-        let Err(e) = pools.connect("host=ok,evil user=u", &allowed).await else {
+        let Err(e) = pools
+            .connect("host=ok,evil user=u", &allowed, "c", None)
+            .await
+        else {
             panic!("connected")
         };
         assert_eq!(
@@ -403,7 +457,10 @@ mod tests {
         let pools = PgPools::new(2, Duration::from_millis(500));
         let allowed: HostCheck = Arc::new(|_, _, _| true);
         let started = Instant::now();
-        let Err(e) = pools.connect("postgres://u@127.0.0.1:1/db", &allowed).await else {
+        let Err(e) = pools
+            .connect("postgres://u@127.0.0.1:1/db", &allowed, "c", None)
+            .await
+        else {
             panic!("connected")
         };
         assert!(error_text(e).contains("127.0.0.1:1"));

@@ -2,19 +2,18 @@
 //! them, and the outcome of the query goes to the `future<result<_, error>>` that
 //! follows the stream.
 //!
-//! Buffering is bounded end to end: a row is taken from the [`RowStream`] only when the
+//! Buffering is bounded end to end: a row is taken from the row stream only when the
 //! guest reads (at most as many as it asked for, and at most [`MAX_BATCH`]), and
 //! tokio-postgres stops reading the socket while its small per-query channel is full.
 
 use super::pool::PooledClient;
-use super::statement::{decode_row, query_failed};
+use super::statement::{Rows, decode_row, query_failed};
 use super::wit::{Error, Row};
 use futures::Stream;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::oneshot;
-use tokio_postgres::RowStream;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Destination, StreamProducer, StreamResult, VecBuffer};
 
@@ -23,7 +22,10 @@ const MAX_BATCH: usize = 64;
 
 /// Produces the rows of one query into a guest `stream<row>`.
 pub struct RowProducer {
-    rows: Pin<Box<RowStream>>,
+    /// The row `query` already read, handed out first.
+    first: Option<tokio_postgres::Row>,
+    /// The other rows; `None` when the query had no rows.
+    rows: Option<Rows>,
     /// Keeps the connection out of the pool until the guest is done with the rows.
     _client: Arc<PooledClient>,
     /// Receives the outcome of the query; `None` once it was sent.
@@ -34,13 +36,15 @@ impl RowProducer {
     /// Also returns where the outcome arrives: `Ok` at the end of the rows (or when the
     /// guest dropped the stream early), the error if the query failed midway.
     pub fn new(
-        rows: RowStream,
+        first: Option<tokio_postgres::Row>,
+        rows: Option<Rows>,
         client: Arc<PooledClient>,
     ) -> (RowProducer, oneshot::Receiver<Result<(), Error>>) {
         let (tx, rx) = oneshot::channel();
         (
             RowProducer {
-                rows: Box::pin(rows),
+                first,
+                rows,
                 _client: client,
                 outcome: Some(tx),
             },
@@ -87,7 +91,12 @@ impl<D> StreamProducer<D> for RowProducer {
         let mut batch = Vec::new();
         let mut ended = false;
         while batch.len() < wanted {
-            match this.rows.as_mut().poll_next(cx) {
+            let next = match (this.first.take(), &mut this.rows) {
+                (Some(row), _) => Poll::Ready(Some(Ok(row))),
+                (None, Some(rows)) => rows.as_mut().poll_next(cx),
+                (None, None) => Poll::Ready(None),
+            };
+            match next {
                 Poll::Ready(Some(Ok(row))) => match decode_row(&row) {
                     Ok(values) => batch.push(values),
                     Err(e) => {

@@ -1,17 +1,19 @@
-//! Running one statement on a pooled connection: prepare (cached per connection),
-//! bind the parameters to the types PostgreSQL inferred, execute, and map errors to
-//! `spin:postgres` errors the way Spin does (a database error keeps its SQLSTATE,
-//! severity, message, detail and the other fields).
+//! Running one statement on a pooled connection the way Spin does: make the parameters
+//! (`convert::to_sql`), prepare (cached per connection), let tokio-postgres bind them to
+//! the types PostgreSQL inferred, execute, and map errors to `spin:postgres` errors (a
+//! database error keeps its SQLSTATE, severity, message, detail and the other fields;
+//! any other failure, a refused parameter type included, is `query-failed` text).
 //!
 //! Prepared statements are cached per connection (at most [`MAX_CACHED_STATEMENTS`]),
 //! so a repeated statement costs one round trip. A cached statement that went stale
 //! (a migration changed a table's columns, or the guest ran `DEALLOCATE`) is prepared
 //! again and the statement retried once, unless a transaction had already failed.
 
-use super::convert::{self, Bound, Cell};
+use super::convert::{self, Param};
 use super::pool::PooledClient;
 use super::wit::{Column, DbError, DbValue, Error, ParameterValue, QueryError, RowSet};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, RowStream, Statement};
 
 /// Statements cached per connection at most; further ones are prepared each time, so
@@ -21,20 +23,55 @@ pub const MAX_CACHED_STATEMENTS: usize = 256;
 /// size it fails and the guest should use `query-async`, which streams.
 const MAX_BUFFERED_BYTES: usize = 64 << 20;
 
-/// Prepares `sql` and starts it; the rows arrive through the returned stream.
+/// A started query: its columns, its first row (already read: as in Spin, a query
+/// without rows reports no columns, and an error before the first row fails the
+/// query itself), and the stream of the others (`None` when there are none).
+pub struct Started {
+    pub columns: Vec<Column>,
+    pub first: Option<Row>,
+    pub rest: Option<Rows>,
+}
+
+/// The rows still to come.
+pub type Rows = std::pin::Pin<Box<RowStream>>;
+
+/// Prepares `sql` and starts it, reading up to its first row.
 pub async fn query(
     client: &PooledClient,
     sql: &str,
     params: &[ParameterValue],
-) -> Result<(Vec<Column>, RowStream), Error> {
-    let (statement, rows) = run(client, sql, params, |s, bound| async move {
-        client
-            .query_raw(&s, bound.iter())
-            .await
-            .map(|rows| (s, rows))
+) -> Result<Started, Error> {
+    // As in Spin, a value that cannot be made is refused before anything is sent.
+    let params = to_params(params, Error::BadParameter)?;
+    let (statement, rows) = run(client, sql, |s| {
+        let params = &params;
+        async move {
+            client
+                .query_raw(&s, params.iter().map(as_dyn))
+                .await
+                .map(|rows| (s, rows))
+        }
     })
     .await?;
-    Ok((columns(&statement), rows))
+    let mut rest = Box::pin(rows);
+    Ok(match next_row(&mut rest).await? {
+        Some(first) => Started {
+            columns: columns(&statement),
+            first: Some(first),
+            rest: Some(rest),
+        },
+        None => Started {
+            columns: Vec::new(),
+            first: None,
+            rest: None,
+        },
+    })
+}
+
+/// The next row of `rows`, if any.
+pub async fn next_row(rows: &mut Rows) -> Result<Option<Row>, Error> {
+    use futures::TryStreamExt as _;
+    rows.try_next().await.map_err(query_failed)
 }
 
 /// Runs `sql` and returns the number of rows it affected.
@@ -43,8 +80,10 @@ pub async fn execute(
     sql: &str,
     params: &[ParameterValue],
 ) -> Result<u64, Error> {
-    run(client, sql, params, |s, bound| async move {
-        client.execute_raw(&s, bound.iter()).await
+    let params = to_params(params, Error::ValueConversionFailed)?;
+    run(client, sql, |s| {
+        let params = &params;
+        async move { client.execute_raw(&s, params.iter().map(as_dyn)).await }
     })
     .await
 }
@@ -55,12 +94,15 @@ pub async fn query_all(
     sql: &str,
     params: &[ParameterValue],
 ) -> Result<RowSet, Error> {
-    use futures::TryStreamExt as _;
-    let (columns, rows) = query(client, sql, params).await?;
-    let mut rows = std::pin::pin!(rows);
+    let Started {
+        columns,
+        first,
+        mut rest,
+    } = query(client, sql, params).await?;
     let mut out = Vec::new();
     let mut buffered = 0usize;
-    while let Some(row) = rows.try_next().await.map_err(query_failed)? {
+    let mut next = first;
+    while let Some(row) = next {
         let row = decode_row(&row)?;
         buffered += row.iter().map(approx_size).sum::<usize>();
         if buffered > MAX_BUFFERED_BYTES {
@@ -70,26 +112,38 @@ pub async fn query_all(
             )));
         }
         out.push(row);
+        next = match &mut rest {
+            Some(rest) => next_row(rest).await?,
+            None => None,
+        };
     }
     Ok(RowSet { columns, rows: out })
 }
 
-/// Prepares `sql`, binds `params` and runs `op`, retrying once on a stale statement.
-async fn run<R, F, Fut>(
-    client: &PooledClient,
-    sql: &str,
-    params: &[ParameterValue],
-    op: F,
-) -> Result<R, Error>
+/// The parameters as Spin makes them; `refused` says which error a value that cannot
+/// be made is (`bad-parameter` for queries, `value-conversion-failed` for executes).
+fn to_params(params: &[ParameterValue], refused: fn(String) -> Error) -> Result<Vec<Param>, Error> {
+    params
+        .iter()
+        .map(|p| convert::to_sql(p).map_err(refused))
+        .collect()
+}
+
+fn as_dyn(p: &Param) -> &(dyn ToSql + Sync) {
+    p.as_ref()
+}
+
+/// Prepares `sql` and runs `op`, retrying once on a stale statement. tokio-postgres
+/// checks the number and the types of the parameters when `op` binds them.
+async fn run<R, F, Fut>(client: &PooledClient, sql: &str, op: F) -> Result<R, Error>
 where
-    F: Fn(Statement, Vec<Bound>) -> Fut,
+    F: Fn(Statement) -> Fut,
     Fut: Future<Output = Result<R, tokio_postgres::Error>>,
 {
     let mut first_error = None;
     loop {
         let statement = prepare(client, sql).await.map_err(query_failed)?;
-        let bound = bind(&statement, params)?;
-        match op(statement, bound).await {
+        match op(statement).await {
             Ok(r) => return Ok(r),
             Err(e) if first_error.is_none() && is_stale(&e) => {
                 tracing::debug!(error = %e, "retrying a statement whose cached plan went stale");
@@ -117,23 +171,6 @@ async fn prepare(client: &PooledClient, sql: &str) -> Result<Statement, tokio_po
     }
 }
 
-fn bind(statement: &Statement, params: &[ParameterValue]) -> Result<Vec<Bound>, Error> {
-    let types = statement.params();
-    if types.len() != params.len() {
-        return Err(Error::BadParameter(format!(
-            "the statement has {} parameter(s) but {} value(s) were given",
-            types.len(),
-            params.len()
-        )));
-    }
-    params
-        .iter()
-        .zip(types)
-        .enumerate()
-        .map(|(i, (value, ty))| convert::bind(i, value, ty).map_err(Error::BadParameter))
-        .collect()
-}
-
 /// A prepared statement that no longer matches the database, which preparing again fixes.
 fn is_stale(e: &tokio_postgres::Error) -> bool {
     match e.as_db_error() {
@@ -156,18 +193,11 @@ pub fn columns(statement: &Statement) -> Vec<Column> {
         .collect()
 }
 
-/// Decodes every value of `row`.
+/// Decodes every value of `row`; a value that cannot be decoded fails the query, as
+/// in Spin (`query-failed` with tokio-postgres's "error deserializing column N").
 pub fn decode_row(row: &Row) -> Result<Vec<DbValue>, Error> {
     (0..row.len())
-        .map(|i| {
-            row.try_get::<_, Cell>(i).map(|c| c.0).map_err(|e| {
-                let column = row.columns()[i].name();
-                let cause = std::error::Error::source(&e)
-                    .map(ToString::to_string)
-                    .unwrap_or_else(|| e.to_string());
-                Error::ValueConversionFailed(format!("column {column:?}: {cause}"))
-            })
-        })
+        .map(|i| convert::decode(row, i).map_err(query_failed))
         .collect()
 }
 
@@ -189,7 +219,8 @@ fn approx_size(v: &DbValue) -> usize {
 
 /// Maps a tokio-postgres error to `query-failed`, structured when the database sent one.
 pub fn query_failed(e: tokio_postgres::Error) -> Error {
-    let as_text = e.to_string();
+    // Spin's text is the error's debug form, source included.
+    let as_text = format!("{e:?}");
     let Some(db) = e.as_db_error() else {
         return Error::QueryFailed(QueryError::Text(as_text));
     };

@@ -1,5 +1,6 @@
-//! Starts the real `api-host` binary on a free loopback port with a manifest written for
-//! the test, pointing at the real `.wasm` components of this build.
+//! Starts a host (the real `api-host` binary, or either host through
+//! `test_support::Host`) on a free loopback port with a manifest written for the test,
+//! pointing at the real `.wasm` components of this build.
 
 #![allow(dead_code)]
 
@@ -18,6 +19,50 @@ pub struct Host {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// Writes `manifest` to a file of its own under the target directory.
+fn write_manifest(manifest: &str) -> PathBuf {
+    let dir = target_dir().join("test-manifests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!(
+        "spin-{}-{}.toml",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, manifest).unwrap();
+    path
+}
+
+/// A host of either kind serving a manifest written for the test.
+pub struct Served {
+    pub process: test_support::HostProcess,
+    pub manifest: PathBuf,
+}
+
+impl Served {
+    /// Starts `host` serving `manifest` with extra environment `env`.
+    pub fn start(host: test_support::Host, manifest: &str, env: &[(&str, String)]) -> Served {
+        let path = write_manifest(manifest);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        Served {
+            process: host.start(&path, &env, &[]),
+            manifest: path,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.process.url(path)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.manifest);
+    }
+}
+
 /// Absolute path of a built component, for `source = ...`.
 pub fn wasm(name: &str) -> String {
     test_support::wasm_component(name).display().to_string()
@@ -32,14 +77,7 @@ pub fn real_manifest() -> String {
 impl Host {
     /// Starts `api-host` serving `manifest` with extra environment `env` and arguments `args`.
     pub fn start(manifest: &str, env: &[(&str, String)], args: &[&str]) -> Host {
-        let dir = target_dir().join("test-manifests");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!(
-            "spin-{}-{}.toml",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, manifest).unwrap();
+        let path = write_manifest(manifest);
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_api-host"));
         cmd.arg("--manifest")
@@ -94,4 +132,68 @@ pub fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap()
+}
+
+/// A manifest serving the `fixture` component under `/fixture/...` (plus the routes of the
+/// routing tests), with the variables `greeting`, `from_env` (required) and `port`, and
+/// `allowed_outbound_hosts = [outbound]`.
+pub fn fixture_manifest(outbound: &str) -> String {
+    format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "fixture-app"
+[variables]
+greeting = {{ default = "hello from the default" }}
+from_env = {{ required = true }}
+port = {{ default = "1" }}
+[[trigger.http]]
+route = "/fixture/..."
+component = "fixture"
+[[trigger.http]]
+route = "/fixture/users/:id/files/..."
+component = "fixture"
+[[trigger.http]]
+route = "/exact/echo"
+component = "fixture"
+[[trigger.http]]
+route = {{ private = true }}
+component = "fixture"
+[component.fixture]
+source = "{source}"
+allowed_outbound_hosts = [{outbound}]
+[component.fixture.variables]
+greeting = "{{{{ greeting }}}}"
+from_env = "env said {{{{ from_env }}}}"
+"#,
+        source = wasm("fixture"),
+    )
+}
+
+/// A manifest serving the `fixture` component under `/fixture/...` with a required
+/// `database_url` variable and `allowed_outbound_hosts` = `allowed` (each quoted here).
+pub fn pg_fixture_manifest(name: &str, allowed: &[String]) -> String {
+    let allowed = allowed
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "{name}"
+[variables]
+database_url = {{ required = true }}
+[[trigger.http]]
+route = "/fixture/..."
+component = "fixture"
+[component.fixture]
+source = "{source}"
+allowed_outbound_hosts = [{allowed}]
+[component.fixture.variables]
+database_url = "{{{{ database_url }}}}"
+"#,
+        source = wasm("fixture"),
+    )
 }

@@ -1,28 +1,35 @@
 //! The stack every REST test runs against: a throwaway PostgreSQL cluster, migrated by the real
-//! `terminal-bridge migrate`, and the real `api-host` serving the repository's `spin.toml` (its
-//! `source` paths made absolute) with the real `.wasm` components of this build.
+//! `terminal-bridge migrate`, and a host serving the repository's `spin.toml` (its `source`
+//! paths made absolute) with the real `.wasm` components of this build: the real `api-host`,
+//! or the real Spin CLI. Tests take the host as a parameter and carry `#[each_host]`, which
+//! runs each of them on both.
 
 #![allow(dead_code)]
 
 use futures::StreamExt;
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-use test_support::{ChildGuard, PgCluster, free_port, target_dir, wait_for_http};
+use std::time::Duration;
+pub use test_support::{Host, each_host};
+use test_support::{HostProcess, PgCluster, target_dir};
 use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 
-/// PostgreSQL and api-host, both stopped when dropped.
+/// PostgreSQL and a host serving the components (api-host or the real Spin), both stopped
+/// when dropped.
 pub struct Stack {
-    /// `http://127.0.0.1:<port>` of api-host.
+    /// `http://127.0.0.1:<port>` of the host.
     pub base: String,
     /// URL of the migrated database the components use.
     pub db_url: String,
+    /// Which host serves the components.
+    pub host_kind: Host,
     // Field order is drop order: the host goes before the database it talks to.
-    host: ChildGuard,
+    host: HostProcess,
     manifest: PathBuf,
     pg: PgCluster,
 }
@@ -40,14 +47,14 @@ pub fn real_manifest() -> String {
 }
 
 impl Stack {
-    /// A stack with the default application variables.
-    pub async fn start() -> Stack {
-        Stack::with_variables(&[]).await
+    /// A stack on `host` with the default application variables.
+    pub async fn start(host: Host) -> Stack {
+        Stack::with_variables(host, &[]).await
     }
 
-    /// A stack whose api-host gets `SPIN_VARIABLE_<NAME>=<value>` for each pair (name in
+    /// A stack on `host` whose host gets `SPIN_VARIABLE_<NAME>=<value>` for each pair (name in
     /// lowercase, as in `spin.toml`).
-    pub async fn with_variables(variables: &[(&str, &str)]) -> Stack {
+    pub async fn with_variables(host: Host, variables: &[(&str, &str)]) -> Stack {
         let pg = PgCluster::start().expect("starting PostgreSQL");
         let db_url = pg.fresh_database().await.expect("creating a database");
         let migrate = Command::new(test_support::binary("terminal-bridge"))
@@ -70,47 +77,25 @@ impl Stack {
         ));
         std::fs::write(&manifest, real_manifest()).unwrap();
 
-        let port = free_port();
-        let mut cmd = Command::new(test_support::binary("api-host"));
-        cmd.arg("--manifest")
-            .arg(&manifest)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .env("API_HOST_CACHE_DIR", target_dir().join("api-host-cache"))
-            .env("RUST_LOG", "info")
-            .env("SPIN_VARIABLE_DATABASE_URL", &db_url)
-            .env(
-                "SPIN_VARIABLE_DATABASE_HOST",
+        let mut env = vec![
+            ("SPIN_VARIABLE_DATABASE_URL".to_owned(), db_url.clone()),
+            (
+                "SPIN_VARIABLE_DATABASE_HOST".to_owned(),
                 format!("127.0.0.1:{}", pg.port()),
-            );
+            ),
+        ];
         for (name, value) in variables {
-            cmd.env(
+            env.push((
                 format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
-                value,
-            );
+                (*value).to_owned(),
+            ));
         }
-        let mut host = ChildGuard::spawn(&mut cmd).expect("spawning api-host");
-        let base = format!("http://127.0.0.1:{port}");
-        // Generous: the first start compiles the components (cached afterwards), and the
-        // machine may be busy.
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            if wait_for_http(&format!("{base}/__not_a_route"), Duration::from_millis(500)).is_ok() {
-                break;
-            }
-            if let Ok(Some(status)) = host.child_mut().try_wait() {
-                panic!("api-host exited with {status}\n--- log ---\n{}", host.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "api-host did not come up\n{}",
-                host.log()
-            );
-        }
+        let process = host.start(&manifest, &env, &[]);
         Stack {
-            base,
+            base: process.base.clone(),
             db_url,
-            host,
+            host_kind: host,
+            host: process,
             manifest,
             pg,
         }
@@ -134,9 +119,22 @@ impl Stack {
         self.pg.stop().expect("stopping PostgreSQL");
     }
 
-    /// The api-host log so far, for assertion messages.
+    /// The host's log so far, for assertion messages.
     pub fn host_log(&self) -> String {
         self.host.log()
+    }
+
+    /// The lines component `name` wrote to stderr about answers it failed (`<name>: <error>`,
+    /// see `platform_core::component::reply`). Both hosts pass component stderr through;
+    /// Spin's indented list of routes (`  users: http://...`) is not among them.
+    pub fn component_errors(&self, name: &str) -> Vec<String> {
+        let prefix = format!("{name}: ");
+        self.host
+            .log()
+            .lines()
+            .filter(|line| line.starts_with(&prefix))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// `POST path` with a JSON body from `client`.
@@ -311,4 +309,117 @@ pub async fn next_notification(
         .await
         .expect("no notification within 20 s")
         .expect("the LISTEN connection ended")
+}
+
+// --- requests as a user ---------------------------------------------------------------
+
+/// A password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A request body.
+pub enum Body {
+    None,
+    Json(Value),
+    Octets(Vec<u8>),
+    /// Raw bytes with this content type.
+    Typed(&'static str, Vec<u8>),
+}
+
+impl From<Option<Value>> for Body {
+    fn from(body: Option<Value>) -> Body {
+        body.map_or(Body::None, Body::Json)
+    }
+}
+
+/// `method path` with an optional token and headers.
+pub async fn call(
+    stack: &Stack,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Reply {
+    Reply::of(
+        request(stack, method, path, token, headers, body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+pub fn request(
+    stack: &Stack,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> reqwest::RequestBuilder {
+    let mut req = client().request(method, stack.url(path));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    match body.into() {
+        Body::None => req,
+        Body::Json(v) => req.json(&v),
+        Body::Octets(b) => req
+            .header("content-type", "application/octet-stream")
+            .body(b),
+        Body::Typed(t, b) => req.header("content-type", t).body(b),
+    }
+}
+
+/// `GET path` answered with raw bytes: status, headers, body.
+pub async fn raw_get(
+    stack: &Stack,
+    path: &str,
+    token: &str,
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let resp = client()
+        .get(stack.url(path))
+        .bearer_auth(token)
+        .header("accept", "application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.bytes().await.unwrap().to_vec())
+}
+
+/// A new session of the token's user; its id.
+pub async fn session(stack: &Stack, token: &str) -> String {
+    let r = stack
+        .post_json(
+            &client_with(token),
+            "/api/sessions/",
+            &json!({"name": "workspace"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    r.body["session_id"].as_str().unwrap().to_owned()
+}
+
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+impl Stack {
+    /// A registered, logged-in user named `username` (password [`PASSWORD`]) and a new session
+    /// of theirs: `(token, session id)`.
+    pub async fn user_and_session(&self, username: &str) -> (String, String) {
+        let token = self.user_with_token(username, PASSWORD).await;
+        let id = session(self, &token).await;
+        (token, id)
+    }
 }

@@ -1,5 +1,5 @@
-//! The whole platform for end-to-end tests: the REST [`Stack`] (PostgreSQL and api-host with
-//! the real components) plus the real `terminal-bridge serve` binary, with either runtime
+//! The whole platform for end-to-end tests: the REST [`Stack`] (PostgreSQL and a host, api-host
+//! or the real Spin, with the real components) plus the real `terminal-bridge serve` binary, with either runtime
 //! ([`Backend`]): `local` (bubblewrap) over a temporary sandbox directory, or `kube` against
 //! `test_support::FakeKube` (a fake API server on loopback in this process, whose pods run the
 //! real `pod-agent`), configured as a cluster would be: `BRIDGE_RUNTIME=kube`, a kubeconfig
@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use terminal_bridge::runtime::Runtime;
-use terminal_bridge::runtime::local::{Limits, LocalConfig, LocalRuntime};
+use terminal_bridge::runtime::bubblewrap::{BubblewrapConfig, BubblewrapRuntime, Limits};
 use test_support::{ChildGuard, FakeKube, free_port, wait_for_http};
 use uuid::Uuid;
 
-use crate::common::{Reply, Stack, client};
+use crate::common::{Host, Reply, Stack, client};
 
 /// The bridge's cgroup parent in these tests, apart from a developer's running stack.
 const CGROUP_PARENT: &str = "code-exec-sandboxes-e2e";
@@ -41,15 +41,16 @@ pub enum Backend {
     Kube,
 }
 
-/// Makes each listed `async fn name(backend: Backend)` of the file a test per backend:
-/// `on_local::name` and `on_kube::name`.
+/// Makes each listed `async fn name(backend: Backend, host: Host)` of the file a test per
+/// runtime and per REST host: `on_local::name` and `on_kube::name` with api-host, and
+/// `on_spin::name` (local runtime) with the real Spin, ignored when the build found no Spin.
 macro_rules! on_each_backend {
     ($($name:ident),* $(,)?) => {
         mod on_local {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(crate::e2e::Backend::Local).await
+                    super::$name(crate::e2e::Backend::Local, test_support::Host::ApiHost).await
                 }
             )*
         }
@@ -57,7 +58,19 @@ macro_rules! on_each_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(crate::e2e::Backend::Kube).await
+                    super::$name(crate::e2e::Backend::Kube, test_support::Host::ApiHost).await
+                }
+            )*
+        }
+        mod on_spin {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(
+                    not(spin_cli),
+                    ignore = "the real Spin CLI (4.1 or later) was not found when the tests were built: set SPIN_BIN or put spin on PATH"
+                )]
+                async fn $name() {
+                    super::$name(crate::e2e::Backend::Local, test_support::Host::Spin).await
                 }
             )*
         }
@@ -110,21 +123,22 @@ pub struct E2e {
 }
 
 impl E2e {
-    pub async fn start() -> E2e {
-        E2e::with_limits(SandboxLimits::default()).await
+    /// The REST stack on `host` with a bridge whose sandboxes run in bubblewrap.
+    pub async fn start(host: Host) -> E2e {
+        E2e::with_limits(host, SandboxLimits::default()).await
     }
 
-    pub async fn with_limits(limits: SandboxLimits) -> E2e {
-        E2e::with(Backend::Local, limits).await
+    pub async fn with_limits(host: Host, limits: SandboxLimits) -> E2e {
+        E2e::with(Backend::Local, host, limits).await
     }
 
-    /// The stack with a bridge whose sandboxes run on `backend`.
-    pub async fn on(backend: Backend) -> E2e {
-        E2e::with(backend, SandboxLimits::default()).await
+    /// The REST stack on `host` with a bridge whose sandboxes run on `backend`.
+    pub async fn on(backend: Backend, host: Host) -> E2e {
+        E2e::with(backend, host, SandboxLimits::default()).await
     }
 
-    async fn with(backend: Backend, limits: SandboxLimits) -> E2e {
-        let stack = Stack::start().await;
+    async fn with(backend: Backend, host: Host, limits: SandboxLimits) -> E2e {
+        let stack = Stack::start(host).await;
         let cluster = match backend {
             Backend::Local => None,
             Backend::Kube => Some(Cluster::start().await),
@@ -338,8 +352,8 @@ impl E2e {
 
     /// Stops every sandbox left in the directory (the runtime's `stop`: pid namespace,
     /// cgroups, directory), as the test's last step.
-    async fn stop_sandboxes(config: LocalConfig) {
-        let runtime = match LocalRuntime::new(config) {
+    async fn stop_sandboxes(config: BubblewrapConfig) {
+        let runtime = match BubblewrapRuntime::new(config) {
             Ok(runtime) => Arc::new(runtime),
             Err(err) => {
                 eprintln!("cannot stop the sandboxes: {err:#}");
@@ -354,8 +368,8 @@ impl E2e {
         }
     }
 
-    fn local_config(&self) -> LocalConfig {
-        LocalConfig {
+    fn bubblewrap_config(&self) -> BubblewrapConfig {
+        BubblewrapConfig {
             bwrap: "bwrap".into(),
             agent: test_support::binary("pod-agent"),
             sandbox_dir: self.sandboxes.path().to_path_buf(),
@@ -382,7 +396,7 @@ impl Drop for E2e {
             return; // the fake cluster kills its pods' agents as it goes
         }
         // Drop may run inside the test's runtime: stop on a thread with a runtime of its own.
-        let config = self.local_config();
+        let config = self.bubblewrap_config();
         let stopper = std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()

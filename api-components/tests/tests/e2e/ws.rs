@@ -1,4 +1,4 @@
-//! A client of the bridge's JSON WebSocket (README "Terminal protocol"): collects terminal
+//! A client of the bridge's JSON WebSocket (`terminal-bridge/PROTOCOL.md`): collects terminal
 //! output per terminal, queues the other messages, and runs shell commands between markers.
 
 use std::collections::{HashMap, VecDeque};

@@ -3,103 +3,10 @@
 
 #![allow(dead_code)]
 
-use crate::common::{Reply, Stack, client};
+use crate::common::Stack;
+pub use crate::common::{Body, PASSWORD, call, raw_get, session};
 use reqwest::Method;
-use serde_json::{Value, json};
-
-pub const PASSWORD: &str = "correct horse battery";
-
-/// A request body.
-pub enum Body {
-    None,
-    Json(Value),
-    Octets(Vec<u8>),
-    /// Raw bytes with this content type.
-    Typed(&'static str, Vec<u8>),
-}
-
-/// `method path` with an optional token and headers.
-pub async fn call(
-    stack: &Stack,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body: Body,
-) -> Reply {
-    Reply::of(
-        request(stack, method, path, token, headers, body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
-pub fn request(
-    stack: &Stack,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body: Body,
-) -> reqwest::RequestBuilder {
-    let mut req = client().request(method, stack.url(path));
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    for (name, value) in headers {
-        req = req.header(*name, *value);
-    }
-    match body {
-        Body::None => req,
-        Body::Json(v) => req.json(&v),
-        Body::Octets(b) => req
-            .header("content-type", "application/octet-stream")
-            .body(b),
-        Body::Typed(t, b) => req.header("content-type", t).body(b),
-    }
-}
-
-/// `GET path` answered with raw bytes: status, headers, body.
-pub async fn raw_get(
-    stack: &Stack,
-    path: &str,
-    token: &str,
-) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-    let resp = client()
-        .get(stack.url(path))
-        .bearer_auth(token)
-        .header("accept", "application/octet-stream")
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.bytes().await.unwrap().to_vec())
-}
-
-/// A new session of the token's user; its id.
-pub async fn session(stack: &Stack, token: &str) -> String {
-    let r = stack
-        .post_json(
-            &client_with(token),
-            "/api/sessions/",
-            &json!({"name": "workspace"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
-    r.body["session_id"].as_str().unwrap().to_owned()
-}
-
-fn client_with(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
+use serde_json::json;
 
 /// Shares session `id` of `owner` with `username` as `role`.
 pub async fn share(stack: &Stack, owner: &str, id: &str, username: &str, role: &str) {

@@ -2,8 +2,8 @@
 //! headers, rustls, the connect timeout) but on a connector with `TCP_NODELAY`. kube's own
 //! connector leaves Nagle on, and a terminal's traffic is small writes both ways over the
 //! exec WebSocket: a keystroke's echo then waited for the delayed ACK, ~40 ms each
-//! (`scripts/bench terminal` with `BRIDGE_RUNTIME=kube` measured 44 ms p50 before, see the
-//! README's Benchmarks).
+//! (`scripts/bench terminal` with `BRIDGE_RUNTIME=kube` measured 44 ms p50 before; see
+//! "Benchmarks" in `docs/operations.md`).
 //!
 //! Left out of kube's stack: response decompression (the runtime's requests are small), the
 //! tracing layer, and kube's retry layer (the runtime retries itself, see `api`).

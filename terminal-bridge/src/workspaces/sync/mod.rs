@@ -12,7 +12,8 @@
 //!
 //! Files: this one holds the task and its commands; [`path`] decides and syncs one path
 //! (the merge, conditional pushes, conflict copies); [`reconcile`] compares whole sides
-//! (the initial sync, the periodic recheck, a full listing).
+//! (the initial sync, the periodic recheck, a full listing); [`error`] says why syncing
+//! failed ([`SyncError`], [`FailureKind`]), as clients and `/metrics` see it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -78,10 +79,14 @@ impl Handle {
     }
 }
 
+mod error;
 mod path;
 mod reconcile;
 
-use path::{Failure, Side};
+pub use error::{FailureKind, SyncError};
+
+use error::Failure;
+use path::Side;
 
 struct SessionSync {
     session: Uuid,
@@ -106,7 +111,8 @@ struct SessionSync {
 /// `fresh` sandbox; the three-way merge on one found running), starts watching and spawns the
 /// session's task.
 /// `commands` is created by the caller, so it can route notifications to the session while the
-/// initial sync runs (they are handled right after it).
+/// initial sync runs (they are handled right after it). A failure is counted in
+/// `bridge_sync_failures_total`.
 pub async fn start(
     shared: Arc<Shared>,
     sandbox: Sandbox,
@@ -116,19 +122,35 @@ pub async fn start(
         mpsc::UnboundedSender<Command>,
         mpsc::UnboundedReceiver<Command>,
     ),
-) -> Result<Handle, String> {
+) -> Result<Handle, SyncError> {
+    let result = start_syncing(shared.clone(), sandbox, stream, generation, commands).await;
+    if let Err(e) = &result {
+        shared.stats.sync_failure(e.kind());
+    }
+    result
+}
+
+/// [`start`], uncounted.
+async fn start_syncing(
+    shared: Arc<Shared>,
+    sandbox: Sandbox,
+    stream: AgentStream,
+    generation: u64,
+    commands: (
+        mpsc::UnboundedSender<Command>,
+        mpsc::UnboundedReceiver<Command>,
+    ),
+) -> Result<Handle, SyncError> {
     let session = sandbox.session;
     let fresh = sandbox.created;
-    let (agent, events) = AgentClient::connect(stream)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (agent, events) = AgentClient::connect(stream).await?;
     // Watch first: shell edits made during the initial sync are reported and handled after it.
-    agent.watch().await.map_err(|e| e.to_string())?;
+    agent.watch().await?;
     let base = if fresh {
-        shared.store.clear_base(session).await.map_err(db_msg)?;
+        shared.store.clear_base(session).await?;
         HashMap::new()
     } else {
-        shared.store.load_base(session).await.map_err(db_msg)?
+        shared.store.load_base(session).await?
     };
     let (cmd_tx, cmds) = commands;
     let mut sync = SessionSync {
@@ -152,10 +174,6 @@ pub async fn start(
         cmd: cmd_tx,
         task,
     })
-}
-
-fn db_msg(e: anyhow::Error) -> String {
-    format!("database error: {e:#}")
 }
 
 impl SessionSync {
@@ -212,16 +230,19 @@ impl SessionSync {
         });
     }
 
+    /// Reports a path that could not be synced: logged, counted, and told to the clients.
     fn fail(&mut self, path: &str, failure: Failure) {
+        let code = failure.kind.code();
         Stats::add(&self.shared.stats.sync_errors);
-        if failure.transient {
+        self.shared.stats.sync_failure(failure.kind);
+        if failure.kind.is_transient() {
             self.dirty = true;
         }
-        tracing::warn!(session = %self.session, path, code = failure.code, "{}", failure.message);
+        tracing::warn!(session = %self.session, path, code, "{}", failure.message);
         self.emit(WorkspaceEvent::SyncError {
             session: self.session,
             path: path.to_owned(),
-            code: failure.code.to_owned(),
+            code: code.to_owned(),
             message: failure.message,
         });
     }
@@ -251,15 +272,8 @@ impl SessionSync {
                 }
                 AgentEvent::Overflow => {
                     tracing::info!(session = %self.session, "watch overflow; listing the sandbox");
-                    if let Err(message) = self.full_reconcile(false).await {
-                        self.fail(
-                            "",
-                            Failure {
-                                code: "agent_error",
-                                message,
-                                transient: true,
-                            },
-                        );
+                    if let Err(e) = self.full_reconcile(false).await {
+                        self.fail("", e.into());
                     }
                 }
             }
@@ -270,6 +284,7 @@ impl SessionSync {
     async fn flush_and_drain(&mut self) {
         if let Err(e) = self.agent.flush().await {
             tracing::warn!(session = %self.session, error = %e, "flush failed");
+            self.shared.stats.sync_failure(FailureKind::Agent);
             self.dirty = true;
         }
         while let Some(event) = self.events.try_recv() {
@@ -316,8 +331,8 @@ impl SessionSync {
                 message,
             }) => self.fail(
                 path,
-                Failure::limit(
-                    "conflict",
+                Failure::new(
+                    FailureKind::Conflict,
                     format!("the folder {path} cannot be made in the sandbox: {message}"),
                 ),
             ),

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::SessionSync;
+use super::error::{Failure, FailureKind};
 use crate::workspaces::agent::AgentError;
 use crate::workspaces::merge::{Decision, Rev, conflict_path, decide};
 use crate::workspaces::stats::Stats;
@@ -38,44 +39,6 @@ impl Side {
                 size: None,
                 content: None,
             },
-        }
-    }
-}
-
-/// Why one path could not be synced; becomes a `SyncError` event.
-pub(super) struct Failure {
-    pub(super) code: &'static str,
-    pub(super) message: String,
-    /// A transient failure (database, agent): the next recheck lists the sandbox again.
-    pub(super) transient: bool,
-}
-
-impl Failure {
-    pub(super) fn limit(code: &'static str, message: String) -> Failure {
-        Failure {
-            code,
-            message,
-            transient: false,
-        }
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Failure {
-        Failure {
-            code: "database_error",
-            message: format!("saving to the database failed: {e:#}"),
-            transient: true,
-        }
-    }
-}
-
-impl From<AgentError> for Failure {
-    fn from(e: AgentError) -> Failure {
-        Failure {
-            code: "agent_error",
-            message: e.to_string(),
-            transient: true,
         }
     }
 }
@@ -145,11 +108,10 @@ impl SessionSync {
         }
         self.fail(
             path,
-            Failure {
-                code: "busy",
-                message: format!("{path} kept changing while it was being saved"),
-                transient: true,
-            },
+            Failure::new(
+                FailureKind::Busy,
+                format!("{path} kept changing while it was being saved"),
+            ),
         );
         None
     }
@@ -215,8 +177,8 @@ impl SessionSync {
             Err(AgentError::Remote {
                 code: ErrorCode::TooLarge,
                 ..
-            }) => Err(Failure::limit(
-                "file_too_large",
+            }) => Err(Failure::new(
+                FailureKind::FileTooLarge,
                 format!("{path} in the sandbox is too large to save; it was left as it is"),
             )),
             Err(e) => Err(e.into()),
@@ -232,8 +194,8 @@ impl SessionSync {
     ) -> Result<Option<Bytes>, Failure> {
         let max = self.shared.config.max_file_size;
         let too_large = |size: u64| {
-            Failure::limit(
-                "file_too_large",
+            Failure::new(
+                FailureKind::FileTooLarge,
                 format!("{path} has {size} bytes, more than the limit of {max}; not saved"),
             )
         };
@@ -290,8 +252,11 @@ impl SessionSync {
             self.file_changed(path, None, "shell");
             return Ok(true);
         }
-        if let Err(e) = platform_core::validate::workspace_path(path) {
-            return Err(Failure::limit("invalid_path", format!("{path:?}: {e}")));
+        if let Err(e) = platform_contract::path::workspace_path(path) {
+            return Err(Failure::new(
+                FailureKind::InvalidPath,
+                format!("{path:?}: {e}"),
+            ));
         }
         let Some(data) = self.content_of(path, side).await? else {
             return Ok(true);
@@ -299,8 +264,8 @@ impl SessionSync {
         let config = &self.shared.config;
         let (files, bytes) = store.usage(self.session, path).await?;
         if files + 1 > config.max_workspace_files {
-            return Err(Failure::limit(
-                "too_many_files",
+            return Err(Failure::new(
+                FailureKind::TooManyFiles,
                 format!(
                     "{path} not saved: the workspace already has {files} files (limit {})",
                     config.max_workspace_files
@@ -308,8 +273,8 @@ impl SessionSync {
             ));
         }
         if bytes + data.len() as u64 > config.max_workspace_bytes {
-            return Err(Failure::limit(
-                "workspace_too_large",
+            return Err(Failure::new(
+                FailureKind::WorkspaceTooLarge,
                 format!(
                     "{path} not saved: the workspace would hold {} bytes (limit {})",
                     bytes + data.len() as u64,
@@ -325,8 +290,8 @@ impl SessionSync {
                 Ok(true)
             }
             Written::Stale => Ok(false),
-            Written::Blocked => Err(Failure::limit(
-                "conflict",
+            Written::Blocked => Err(Failure::new(
+                FailureKind::Conflict,
                 format!("{path} not saved: a folder is at that path or a file above it"),
             )),
         }
@@ -405,8 +370,8 @@ impl SessionSync {
                 Written::Stale | Written::Blocked => continue,
             }
         }
-        Err(Failure::limit(
-            "conflict",
+        Err(Failure::new(
+            FailureKind::Conflict,
             format!("{path}: no free name for a conflict copy; the shell's version stays unsaved"),
         ))
     }
@@ -419,6 +384,7 @@ impl SessionSync {
             None => self.base.remove(path),
         };
         if let Err(e) = self.shared.store.set_base(self.session, path, rev).await {
+            self.shared.stats.sync_failure(FailureKind::Database);
             tracing::warn!(session = %self.session, path, error = %e, "recording the sync base failed");
         }
     }

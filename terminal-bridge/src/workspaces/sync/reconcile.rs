@@ -6,8 +6,9 @@ use std::collections::{HashMap, HashSet};
 use agent_protocol::ErrorCode;
 use bytes::Bytes;
 
+use super::SessionSync;
+use super::error::{FailureKind, SyncError};
 use super::path::Side;
-use super::{SessionSync, db_msg};
 use crate::workspaces::agent::AgentError;
 use crate::workspaces::merge::{Decision, Rev, decide};
 use crate::workspaces::stats::Stats;
@@ -23,15 +24,17 @@ impl SessionSync {
         self.flush_and_drain().await;
         if self.dirty {
             self.dirty = false;
-            if let Err(message) = self.full_reconcile(false).await {
+            if let Err(e) = self.full_reconcile(false).await {
                 self.dirty = true;
-                tracing::warn!(session = %self.session, "recheck failed: {message}");
+                self.shared.stats.sync_failure(e.kind());
+                tracing::warn!(session = %self.session, reason = e.metric_label(), "recheck failed: {e}");
             }
             return;
         }
         let files = match self.shared.store.files(self.session).await {
             Ok(files) => files,
             Err(e) => {
+                self.shared.stats.sync_failure(FailureKind::Database);
                 tracing::warn!(session = %self.session, error = %e, "recheck failed");
                 return;
             }
@@ -54,14 +57,9 @@ impl SessionSync {
     }
 
     /// Lists the sandbox and syncs every path either side has.
-    pub(super) async fn full_reconcile(&mut self, fresh: bool) -> Result<(), String> {
-        let listing = self.agent.list().await.map_err(|e| e.to_string())?;
-        let files = self
-            .shared
-            .store
-            .files(self.session)
-            .await
-            .map_err(db_msg)?;
+    pub(super) async fn full_reconcile(&mut self, fresh: bool) -> Result<(), SyncError> {
+        let listing = self.agent.list().await?;
+        let files = self.shared.store.files(self.session).await?;
         let pg: HashMap<String, Rev> = files.into_iter().map(|f| (f.path, f.rev)).collect();
         let mut sandbox: HashMap<String, Side> = listing
             .into_iter()
@@ -98,7 +96,7 @@ impl SessionSync {
                     code: ErrorCode::NotFound | ErrorCode::InvalidPath,
                     ..
                 }) => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
         }
         let mut paths: Vec<String> = sandbox.keys().chain(pg.keys()).cloned().collect();
@@ -125,12 +123,7 @@ impl SessionSync {
             }
         }
         for chunk in push.chunks(PUSH_BATCH) {
-            let rows = self
-                .shared
-                .store
-                .contents(self.session, chunk)
-                .await
-                .map_err(db_msg)?;
+            let rows = self.shared.store.contents(self.session, chunk).await?;
             let mut pushed = HashSet::new();
             for (path, rev, data) in rows {
                 let expect = sandbox.get(&path).and_then(|side| side.sha().copied());
@@ -159,12 +152,7 @@ impl SessionSync {
             self.sync_path(&path, side, None, fresh).await;
         }
         // Folders with files came with them; the empty ones are made on their own.
-        let folders = self
-            .shared
-            .store
-            .empty_folders(self.session)
-            .await
-            .map_err(db_msg)?;
+        let folders = self.shared.store.empty_folders(self.session).await?;
         for folder in folders {
             self.make_dir(&folder).await;
         }
@@ -193,6 +181,7 @@ impl SessionSync {
             .set_bases(self.session, &set, &unset)
             .await
         {
+            self.shared.stats.sync_failure(FailureKind::Database);
             tracing::warn!(session = %self.session, error = %e, "recording the sync base failed");
         }
     }

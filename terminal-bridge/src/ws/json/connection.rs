@@ -12,12 +12,13 @@ use uuid::Uuid;
 
 use crate::http::AppState;
 use crate::terminals::{Attachment, HubError, TermEvent};
-use crate::ws::auth::{self, AuthError, Role};
-use crate::ws::limits::{TokenBucket, Utf8Stream, liveness_deadline};
+use crate::ws::auth::{self, Role};
+use crate::ws::error::{ClientError, close_with};
+use crate::ws::limits::{TokenBucket, Utf8Stream, liveness_deadline, oversized};
 use crate::ws::protocol::{
     ClientMessage, DEFAULT_TERMINAL, Encoding, ServerMessage, valid_terminal_id,
 };
-use crate::ws::{CLOSE_PING_TIMEOUT, CLOSE_RESTART, CLOSE_TOO_BIG, close, send};
+use crate::ws::send;
 
 /// One attached terminal of this connection.
 pub(super) struct Terminal {
@@ -92,7 +93,7 @@ impl Connection {
                         reason: "the server is restarting; connect again".into(),
                     };
                     let _ = self.send(&mut socket, reconnect).await;
-                    close(&mut socket, CLOSE_RESTART, "server restarting").await;
+                    close_with(&mut socket, &self.state.metrics, &ClientError::ShuttingDown).await;
                     Flow::Stop
                 }
                 received = socket.recv() => {
@@ -117,8 +118,7 @@ impl Connection {
                 },
                 _ = ping.tick() => {
                     if last_seen.elapsed() > deadline {
-                        self.state.metrics.error("ping_timeout");
-                        close(&mut socket, CLOSE_PING_TIMEOUT, "no answer to pings").await;
+                        close_with(&mut socket, &self.state.metrics, &ClientError::PingTimeout).await;
                         Flow::Stop
                     } else if !send(&mut socket, Message::Ping(Bytes::new()), deadline).await {
                         Flow::Stop
@@ -134,10 +134,10 @@ impl Connection {
         // Dropping the attachments detaches them; the shells keep running.
     }
 
-    /// Sends one message; counts errors.
+    /// Sends one message; records errors (see [`ClientError::record`]).
     pub(super) async fn send(&self, socket: &mut WebSocket, message: ServerMessage) -> Flow {
-        if let Some(code) = message.error_code() {
-            self.state.metrics.error(code);
+        if let Some(error) = message.error() {
+            error.record(&self.state.metrics);
         }
         let limit = liveness_deadline(self.state.ws.ping_interval);
         match send(socket, Message::Text(message.to_json().into()), limit).await {
@@ -161,25 +161,18 @@ impl Connection {
                 Flow::Continue
             }
             Some(Ok(Message::Binary(_))) => {
-                let error = ServerMessage::error(
-                    "bad_request",
-                    "send JSON text messages on /ws (raw bytes go to /ws/sessions/{id}/terminals/{id})",
+                let error = ClientError::BadRequest(
+                    "send JSON text messages on /ws (raw bytes go to /ws/sessions/{id}/terminals/{id})"
+                        .into(),
                 );
-                self.send(socket, error).await
+                self.send(socket, error.into()).await
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
             Some(Ok(Message::Close(_))) | None => Flow::Stop,
             Some(Err(err)) => {
-                let text = err.to_string();
-                if text.contains("too long") || text.contains("Space limit") {
-                    self.state.metrics.error("too_large");
-                    let message = format!(
-                        "message larger than {} bytes",
-                        self.state.ws.max_message_bytes
-                    );
-                    close(socket, CLOSE_TOO_BIG, &message).await;
-                } else {
-                    debug!(error = %text, "WebSocket read failed");
+                match oversized(&err, self.state.ws.max_message_bytes) {
+                    Some(limit) => close_with(socket, &self.state.metrics, &limit.into()).await,
+                    None => debug!(error = %err, "WebSocket read failed"),
                 }
                 Flow::Stop
             }
@@ -190,16 +183,11 @@ impl Connection {
     async fn handle(&mut self, text: &str) -> Vec<ServerMessage> {
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(message) => message,
-            Err(err) => {
-                return vec![ServerMessage::error(
-                    "bad_request",
-                    format!("not a valid message: {err}"),
-                )];
-            }
+            Err(err) => return vec![ClientError::from(err).into()],
         };
         match message {
             ClientMessage::Auth { .. } => {
-                vec![ServerMessage::error("bad_request", "already authenticated")]
+                vec![ClientError::BadRequest("already authenticated".into()).into()]
             }
             ClientMessage::Ping {} => vec![ServerMessage::Pong {}],
             ClientMessage::Open {
@@ -221,7 +209,7 @@ impl Connection {
                     .await;
                 match result {
                     Ok(reply) => reply.into_iter().collect(),
-                    Err(error) => vec![error.about(&session_id, terminal)],
+                    Err(error) => vec![about(error, &session_id, terminal)],
                 }
             }
             ClientMessage::TerminalInput {
@@ -233,7 +221,7 @@ impl Connection {
                 let terminal = terminal_id.as_deref();
                 match self.input(&session_id, terminal, input, data).await {
                     Ok(()) => vec![],
-                    Err(error) => vec![error.about(&session_id, terminal)],
+                    Err(error) => vec![about(error, &session_id, terminal)],
                 }
             }
             ClientMessage::Resize {
@@ -246,7 +234,7 @@ impl Connection {
                 let result = self.resize(&session_id, terminal, cols, rows).await;
                 match result {
                     Ok(()) => vec![],
-                    Err(error) => vec![error.about(&session_id, terminal)],
+                    Err(error) => vec![about(error, &session_id, terminal)],
                 }
             }
             ClientMessage::Close {
@@ -279,37 +267,25 @@ impl Connection {
         &mut self,
         session: &str,
         terminal: Option<&str>,
-    ) -> Result<(Key, Role), ServerMessage> {
-        let not_found = || {
-            ServerMessage::error(
-                "not_found",
-                format!("no session {session:?}, or it is not shared with you"),
-            )
-        };
-        let session = Uuid::parse_str(session).map_err(|_| not_found())?;
+    ) -> Result<(Key, Role), ClientError> {
+        let session = Uuid::parse_str(session).map_err(|_| {
+            ClientError::NotFound(format!(
+                "no session {session:?}, or it is not shared with you"
+            ))
+        })?;
         let terminal = terminal.unwrap_or(DEFAULT_TERMINAL);
         if !valid_terminal_id(terminal) {
-            return Err(ServerMessage::error(
-                "bad_request",
-                "terminalId must be 1 to 64 characters of A-Z a-z 0-9 _ . -",
+            return Err(ClientError::BadRequest(
+                "terminalId must be 1 to 64 characters of A-Z a-z 0-9 _ . -".into(),
             ));
         }
         let role = match self.roles.get(&session) {
             Some(role) => *role,
-            None => match auth::access(&self.state.pool, self.user, session).await {
-                Ok(role) => {
-                    self.roles.insert(session, role);
-                    role
-                }
-                Err(AuthError::Database(message)) => {
-                    warn!(error = %message, "session access check failed");
-                    return Err(ServerMessage::error(
-                        "unavailable",
-                        "the database is unavailable; try again",
-                    ));
-                }
-                Err(_) => return Err(not_found()),
-            },
+            None => {
+                let role = auth::access(&self.state.pool, self.user, session).await?;
+                self.roles.insert(session, role);
+                role
+            }
         };
         Ok(((session, terminal.to_owned()), role))
     }
@@ -317,9 +293,14 @@ impl Connection {
 
 /// A single reply, naming the session and terminal if it is an error.
 fn one(
-    result: Result<ServerMessage, ServerMessage>,
+    result: Result<ServerMessage, ClientError>,
     session: &str,
     terminal: Option<&str>,
 ) -> Vec<ServerMessage> {
-    vec![result.unwrap_or_else(|error| error.about(session, terminal))]
+    vec![result.unwrap_or_else(|error| about(error, session, terminal))]
+}
+
+/// The `error` message of `error`, naming the session and terminal it concerns.
+pub(super) fn about(error: ClientError, session: &str, terminal: Option<&str>) -> ServerMessage {
+    ServerMessage::from(error).about(session, terminal)
 }

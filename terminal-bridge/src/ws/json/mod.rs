@@ -13,15 +13,15 @@ use std::sync::atomic::Ordering::Relaxed;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use tokio::sync::mpsc;
-use tracing::debug;
 
-use super::auth::{self, AuthError, CLOSE_UNAUTHORIZED};
+use super::auth::{self, AuthError};
+use super::error::{ClientError, close_with, refuse};
 use super::limits::TokenBucket;
+use super::origin_allowed;
 use super::protocol::{ClientMessage, ServerMessage};
-use super::{close, http_error, origin_allowed};
 use crate::http::AppState;
 use crate::metrics::Metrics;
 
@@ -54,36 +54,28 @@ pub fn accept_upgrade(
     if let Some(refusal) = refuse_before_upgrade(state, headers) {
         return Err(Box::new(refusal));
     }
-    upgrade.map_err(|rejection| Box::new(not_a_websocket(&rejection)))
+    upgrade.map_err(|rejection| Box::new(not_a_websocket(state, &rejection)))
 }
 
 /// The checks made before upgrading: the origin, and not shutting down.
 fn refuse_before_upgrade(state: &AppState, headers: &HeaderMap) -> Option<Response> {
-    if !origin_allowed(headers, state.ws.allowed_origins.as_deref()) {
-        state.metrics.error("origin_not_allowed");
-        return Some(http_error(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "this Origin may not open WebSockets here (see CORS_ORIGINS)",
-        ));
-    }
-    if state.shutdown.is_stopping() {
-        return Some(http_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is restarting; connect again",
-        ));
-    }
-    None
+    let error = if !origin_allowed(headers, state.ws.allowed_origins.as_deref()) {
+        ClientError::OriginNotAllowed
+    } else if state.shutdown.is_stopping() {
+        ClientError::ShuttingDown
+    } else {
+        return None;
+    };
+    Some(refuse(&state.metrics, error))
 }
 
 /// The answer to a plain HTTP request (or a broken handshake) on a WebSocket endpoint.
-fn not_a_websocket(rejection: &WebSocketUpgradeRejection) -> Response {
-    http_error(
-        rejection.status(),
-        "websocket_required",
-        &format!("this endpoint speaks WebSocket only: {rejection}"),
-    )
+fn not_a_websocket(state: &AppState, rejection: &WebSocketUpgradeRejection) -> Response {
+    let error = ClientError::WebSocketRequired {
+        status: rejection.status(),
+        detail: rejection.to_string(),
+    };
+    refuse(&state.metrics, error)
 }
 
 /// Counts an open WebSocket in the metrics while alive.
@@ -126,7 +118,8 @@ async fn run(mut socket: WebSocket, state: AppState, token: Option<String>) {
     connection.serve(socket, events_rx, openings_rx).await;
 }
 
-/// The user id, or `None` after closing the socket with [`CLOSE_UNAUTHORIZED`].
+/// The user id, or `None` after closing the socket with the error (`unauthorized`: 4401;
+/// `unavailable`: 1011).
 async fn authenticate(
     socket: &mut WebSocket,
     state: &AppState,
@@ -153,13 +146,8 @@ async fn authenticate(
             Some(user)
         }
         Err(err) => {
-            state.metrics.auth_failure(err.reason());
-            let code = match err {
-                AuthError::Database(_) => 1011,
-                _ => CLOSE_UNAUTHORIZED,
-            };
-            debug!(error = %err, "WebSocket authentication failed");
-            close(socket, code, &err.to_string()).await;
+            state.metrics.auth_failure(&err);
+            close_with(socket, &state.metrics, &err.into()).await;
             None
         }
     }

@@ -10,10 +10,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 
 use crate::terminals::TermEvent;
+use crate::ws::error::ClientError;
 use crate::ws::limits::Utf8Stream;
 use crate::ws::protocol::{Encoding, ServerMessage};
 
-use super::connection::{Connection, Flow, Key, Opening, Pending, Terminal};
+use super::connection::{Connection, Flow, Key, Opening, Pending, Terminal, about};
 
 impl Connection {
     pub(super) async fn open(
@@ -23,21 +24,19 @@ impl Connection {
         cols: Option<u16>,
         rows: Option<u16>,
         encoding: Encoding,
-    ) -> Result<Option<ServerMessage>, ServerMessage> {
+    ) -> Result<Option<ServerMessage>, ClientError> {
         let (key, role) = self.resolve(session, terminal).await?;
         let size = match (cols, rows) {
             (Some(0), _) | (_, Some(0)) => {
-                return Err(ServerMessage::error(
-                    "bad_request",
-                    "cols and rows must be at least 1",
+                return Err(ClientError::BadRequest(
+                    "cols and rows must be at least 1".into(),
                 ));
             }
             (Some(cols), Some(rows)) => Some((cols, rows)),
             (None, None) => None,
             _ => {
-                return Err(ServerMessage::error(
-                    "bad_request",
-                    "give both cols and rows, or neither",
+                return Err(ClientError::BadRequest(
+                    "give both cols and rows, or neither".into(),
                 ));
             }
         };
@@ -113,8 +112,7 @@ impl Connection {
             Ok(attachment) => attachment,
             Err(err) => {
                 self.tags.remove(&tag);
-                let error = ServerMessage::error(err.code(), err.to_string())
-                    .about(&key.0.to_string(), Some(&key.1));
+                let error = about(err.into(), &key.0.to_string(), Some(&key.1));
                 return self.send(socket, error).await;
             }
         };
@@ -156,12 +154,11 @@ impl Connection {
         terminal: Option<&str>,
         input: Option<String>,
         data: Option<String>,
-    ) -> Result<(), ServerMessage> {
+    ) -> Result<(), ClientError> {
         let (key, role) = self.resolve(session, terminal).await?;
         if !role.can_write() {
-            return Err(ServerMessage::error(
-                "forbidden",
-                "you may watch this session but not type in it (viewer)",
+            return Err(ClientError::Forbidden(
+                "you may watch this session but not type in it (viewer)".into(),
             ));
         }
         let bytes = match (input, data) {
@@ -169,29 +166,17 @@ impl Connection {
             (None, Some(encoded)) => BASE64
                 .decode(encoded)
                 .map(Bytes::from)
-                .map_err(|_| ServerMessage::error("bad_request", "data must be standard base64"))?,
+                .map_err(|_| ClientError::BadRequest("data must be standard base64".into()))?,
             _ => {
-                return Err(ServerMessage::error(
-                    "bad_request",
-                    "give exactly one of input (text) or data (base64)",
+                return Err(ClientError::BadRequest(
+                    "give exactly one of input (text) or data (base64)".into(),
                 ));
             }
         };
-        if !self.input.take(bytes.len()) {
-            return Err(ServerMessage::error(
-                "rate_limited",
-                format!(
-                    "input faster than {} bytes/s; this input was dropped",
-                    self.state.ws.input_rate
-                ),
-            ));
-        }
+        self.input.admit(bytes.len())?;
         self.state.workspaces.touch(key.0);
         if let Some(attached) = self.terminals.get(&key) {
-            return attached
-                .attachment
-                .input(bytes)
-                .map_err(|err| ServerMessage::error(err.code(), err.to_string()));
+            return attached.attachment.input(bytes).map_err(ClientError::from);
         }
         if !self.pending.contains_key(&key) {
             self.start_open(key.clone(), None, Encoding::Utf8);
@@ -208,18 +193,16 @@ impl Connection {
         terminal: Option<&str>,
         cols: u16,
         rows: u16,
-    ) -> Result<(), ServerMessage> {
+    ) -> Result<(), ClientError> {
         let (key, role) = self.resolve(session, terminal).await?;
         if !role.can_write() {
-            return Err(ServerMessage::error(
-                "forbidden",
-                "viewers cannot resize terminals",
+            return Err(ClientError::Forbidden(
+                "viewers cannot resize terminals".into(),
             ));
         }
         if cols == 0 || rows == 0 {
-            return Err(ServerMessage::error(
-                "bad_request",
-                "cols and rows must be at least 1",
+            return Err(ClientError::BadRequest(
+                "cols and rows must be at least 1".into(),
             ));
         }
         if let Some(pending) = self.pending.get_mut(&key) {
@@ -230,7 +213,7 @@ impl Connection {
             Some(attached) => attached
                 .attachment
                 .resize(cols, rows)
-                .map_err(|err| ServerMessage::error(err.code(), err.to_string())),
+                .map_err(ClientError::from),
             None => {
                 self.start_open(key, Some((cols, rows)), Encoding::Utf8);
                 Ok(())
@@ -242,19 +225,14 @@ impl Connection {
         &mut self,
         session: &str,
         terminal: Option<&str>,
-    ) -> Result<ServerMessage, ServerMessage> {
+    ) -> Result<ServerMessage, ClientError> {
         let (key, role) = self.resolve(session, terminal).await?;
         if !role.can_write() {
-            return Err(ServerMessage::error(
-                "forbidden",
-                "viewers cannot close terminals",
+            return Err(ClientError::Forbidden(
+                "viewers cannot close terminals".into(),
             ));
         }
-        self.state
-            .hub
-            .close_terminal(key.0, &key.1)
-            .await
-            .map_err(|err| ServerMessage::error(err.code(), err.to_string()))?;
+        self.state.hub.close_terminal(key.0, &key.1).await?;
         Ok(ServerMessage::Closed {
             session_id: key.0,
             terminal_id: key.1,
@@ -265,7 +243,7 @@ impl Connection {
         &mut self,
         session: &str,
         terminal: Option<&str>,
-    ) -> Result<ServerMessage, ServerMessage> {
+    ) -> Result<ServerMessage, ClientError> {
         let (key, _) = self.resolve(session, terminal).await?;
         if let Some(pending) = self.pending.remove(&key) {
             self.tags.remove(&pending.tag);
@@ -346,15 +324,17 @@ impl Connection {
                     reason,
                 }
             }
-            TermEvent::Error(message) => ServerMessage::error("terminal_error", message)
-                .about(&session_id.to_string(), Some(&terminal_id)),
+            TermEvent::Error(message) => about(
+                ClientError::TerminalError(message),
+                &session_id.to_string(),
+                Some(&terminal_id),
+            ),
             TermEvent::AgentLost(reason) => {
                 self.end(&key, tag);
-                ServerMessage::error(
-                    "unavailable",
-                    format!("{reason}; open the terminal again to reconnect"),
-                )
-                .about(&session_id.to_string(), Some(&terminal_id))
+                let lost = ClientError::Unavailable(format!(
+                    "{reason}; open the terminal again to reconnect"
+                ));
+                about(lost, &session_id.to_string(), Some(&terminal_id))
             }
         };
         self.send(socket, message).await
@@ -369,9 +349,6 @@ impl Connection {
     }
 }
 
-pub(super) fn not_open() -> ServerMessage {
-    ServerMessage::error(
-        "not_found",
-        "the terminal is not open on this connection; send open first",
-    )
+pub(super) fn not_open() -> ClientError {
+    ClientError::NotFound("the terminal is not open on this connection; send open first".into())
 }

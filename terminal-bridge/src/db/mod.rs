@@ -1,27 +1,96 @@
 //! Connections to PostgreSQL.
 //!
+//! - [`Database`]: where the database is and how to reach it (TLS, see [`tls`]); every
+//!   connection of the bridge is opened through it.
 //! - [`connect_with_retry`] for start-up: the database may still be starting (the stack script
 //!   starts the bridge right after PostgreSQL), so a few failed attempts are expected.
 //! - [`Db`] for probes: one shared connection that is re-established after the server went away,
 //!   so `/readyz` recovers by itself when the database is back.
 
+pub mod tls;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, Config, Socket};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{debug, warn};
 
-/// Opens one connection and drives it on a background task.
-pub async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            warn!(error = %err, "database connection ended");
-        }
-    });
-    Ok(client)
+/// A connection as [`Database::connect_raw`] opens it, for whoever drives it (the listener).
+pub type Connection =
+    tokio_postgres::Connection<Socket, <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream>;
+
+/// The database: connection settings from `DATABASE_URL` and the TLS connector (used unless
+/// the URL says `sslmode=disable`). Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    config: Config,
+    tls: MakeRustlsConnect,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the config: it may hold a password.
+        f.debug_struct("Database")
+            .field("ssl_mode", &self.config.get_ssl_mode())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// `config`, trusting the system's certificate authorities and those in `ca_file`.
+    pub fn new(config: Config, ca_file: Option<&Path>) -> anyhow::Result<Database> {
+        let extra = match ca_file {
+            Some(path) => tls::ca_file(path)?,
+            None => Vec::new(),
+        };
+        Ok(Database {
+            config,
+            tls: tls::connector(&extra)?,
+        })
+    }
+
+    /// The connection settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Opens one connection and drives it on a background task.
+    pub async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
+        let (client, connection) = self.connect_raw().await?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                warn!(error = %err, "database connection ended");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Opens one connection; the caller drives it.
+    pub async fn connect_raw(&self) -> Result<(Client, Connection), tokio_postgres::Error> {
+        self.config.connect(self.tls.clone()).await
+    }
+
+    /// A pool of connections for request handlers and background tasks (at most `size` at
+    /// once).
+    pub fn pool(&self, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
+        let manager = deadpool_postgres::Manager::from_config(
+            self.config.clone(),
+            self.tls.clone(),
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        deadpool_postgres::Pool::builder(manager)
+            .max_size(size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .context("building the database pool")
+    }
 }
 
 /// How [`connect_with_retry`] retries: `attempts` tries, waiting `first_delay` after the first
@@ -53,26 +122,31 @@ impl Retry {
 }
 
 /// Connects, retrying with exponential backoff; the error of the last attempt is returned.
-pub async fn connect_with_retry(config: &Config, retry: Retry) -> anyhow::Result<Client> {
+/// A refused server certificate is not retried.
+pub async fn connect_with_retry(database: &Database, retry: Retry) -> anyhow::Result<Client> {
     let mut attempt = 1;
     loop {
-        match connect(config).await {
+        match database.connect().await {
             Ok(client) => return Ok(client),
+            Err(err) if tls::is_certificate_error(&err) => {
+                anyhow::bail!("connecting to the database failed: {}", tls::describe(&err));
+            }
             Err(err) if attempt < retry.attempts => {
                 let delay = retry.delay_after(attempt);
                 warn!(
                     attempt,
                     of = retry.attempts,
-                    error = %err,
+                    error = %tls::describe(&err),
                     "database not reachable yet; retrying in {delay:?}"
                 );
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
             Err(err) => {
-                return Err(err).with_context(|| {
-                    format!("connecting to the database failed {attempt} times; giving up")
-                });
+                anyhow::bail!(
+                    "connecting to the database failed {attempt} times; giving up: {}",
+                    tls::describe(&err)
+                );
             }
         }
     }
@@ -80,7 +154,7 @@ pub async fn connect_with_retry(config: &Config, retry: Retry) -> anyhow::Result
 
 /// A shared connection that is re-opened on demand after it was lost.
 pub struct Db {
-    config: Config,
+    database: Database,
     /// The current connection, if any; a closed one is replaced on next use. Behind an async
     /// mutex so that concurrent callers wait for one reconnect instead of each opening one.
     client: Mutex<Option<Arc<Client>>>,
@@ -88,17 +162,17 @@ pub struct Db {
 
 impl Db {
     /// A `Db` that connects on first use.
-    pub fn new(config: Config) -> Db {
+    pub fn new(database: Database) -> Db {
         Db {
-            config,
+            database,
             client: Mutex::new(None),
         }
     }
 
     /// A `Db` that starts with an open connection.
-    pub fn with_client(config: Config, client: Client) -> Db {
+    pub fn with_client(database: Database, client: Client) -> Db {
         Db {
-            config,
+            database,
             client: Mutex::new(Some(Arc::new(client))),
         }
     }
@@ -111,7 +185,7 @@ impl Db {
         }
         debug!("opening a database connection");
         *slot = None;
-        let client = Arc::new(connect(&self.config).await?);
+        let client = Arc::new(self.database.connect().await?);
         *slot = Some(Arc::clone(&client));
         Ok(client)
     }
@@ -143,32 +217,18 @@ impl std::fmt::Display for PingError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PingError::TimedOut(limit) => write!(f, "no answer within {limit:?}"),
-            PingError::Failed(err) => match std::error::Error::source(err) {
-                // tokio-postgres's own message is generic ("error connecting to server"); the
-                // source says what happened ("Connection refused").
-                Some(source) => write!(f, "{err}: {source}"),
-                None => write!(f, "{err}"),
-            },
+            // tokio-postgres's own message is generic ("error connecting to server"); the
+            // source says what happened ("Connection refused").
+            PingError::Failed(err) => f.write_str(&tls::describe(err)),
         }
     }
 }
 
 impl std::error::Error for PingError {}
 
-/// A pool of connections for request handlers and background tasks (at most `size` at once).
-pub fn pool(config: &Config, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
-    let manager = deadpool_postgres::Manager::from_config(
-        config.clone(),
-        NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
-    deadpool_postgres::Pool::builder(manager)
-        .max_size(size)
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .build()
-        .context("building the database pool")
+/// A pool of connections to `database` (at most `size` at once): [`Database::pool`].
+pub fn pool(database: &Database, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
+    database.pool(size)
 }
 
 #[cfg(test)]

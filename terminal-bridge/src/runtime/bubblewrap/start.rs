@@ -12,10 +12,10 @@ use super::cgroup::Controller;
 use super::layout::Layout;
 use super::spawn::{self, Launch, Rlimit};
 use super::state::{self, SandboxState};
-use super::{LocalRuntime, agent, bwrap, sandbox_id};
+use super::{BubblewrapRuntime, agent, bwrap, sandbox_id};
 use crate::runtime::{RuntimeError, Sandbox};
 
-impl LocalRuntime {
+impl BubblewrapRuntime {
     /// Starts a new sandbox (nothing of an earlier one is left) and waits for its agent.
     pub(super) async fn start(&self, session: Uuid) -> Result<Sandbox, RuntimeError> {
         let layout = self.layout(session);

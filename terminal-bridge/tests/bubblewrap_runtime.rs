@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use terminal_bridge::runtime::local::state::{SandboxState, is_running, start_time};
-use terminal_bridge::runtime::local::{Limits, LocalConfig, LocalRuntime};
+use terminal_bridge::runtime::bubblewrap::state::{SandboxState, is_running, start_time};
+use terminal_bridge::runtime::bubblewrap::{BubblewrapConfig, BubblewrapRuntime, Limits};
 use terminal_bridge::runtime::{Runtime, RuntimeError};
 use uuid::Uuid;
 
@@ -23,8 +23,8 @@ use common::term::Term;
 /// so a failed test leaves nothing running.
 struct Fixture {
     dir: tempfile::TempDir,
-    config: LocalConfig,
-    rt: Arc<LocalRuntime>,
+    config: BubblewrapConfig,
+    rt: Arc<BubblewrapRuntime>,
 }
 
 impl Fixture {
@@ -45,7 +45,7 @@ impl Fixture {
             .unwrap();
         // Distinct uid ranges per fixture, so that parallel tests never share a host uid.
         let base = 300_000 + (Uuid::new_v4().as_u128() % 10_000) as u32 * 100;
-        let config = LocalConfig {
+        let config = BubblewrapConfig {
             bwrap: "bwrap".into(),
             agent: test_support::binary("pod-agent"),
             sandbox_dir: dir.path().to_path_buf(),
@@ -54,13 +54,13 @@ impl Fixture {
             cgroup_parent: "code-exec-sandboxes-test".into(),
             host_uids: base..base + 100,
         };
-        let rt = Arc::new(LocalRuntime::new(config.clone()).expect("creating the runtime"));
+        let rt = Arc::new(BubblewrapRuntime::new(config.clone()).expect("creating the runtime"));
         Fixture { dir, config, rt }
     }
 
     /// A second runtime over the same directory, as a restarted bridge would make.
-    fn restarted(&self) -> Arc<LocalRuntime> {
-        Arc::new(LocalRuntime::new(self.config.clone()).unwrap())
+    fn restarted(&self) -> Arc<BubblewrapRuntime> {
+        Arc::new(BubblewrapRuntime::new(self.config.clone()).unwrap())
     }
 
     fn state(&self, session: Uuid) -> SandboxState {
@@ -543,7 +543,7 @@ async fn helper_bridge_that_starts_a_sandbox_and_waits() {
         .unwrap();
     let mut config = Fixture::new().config.clone();
     config.sandbox_dir = dir.into();
-    let rt = LocalRuntime::new(config).unwrap();
+    let rt = BubblewrapRuntime::new(config).unwrap();
     let sandbox = rt.ensure(session).await.unwrap();
     let mut term = Term::open(&rt, session, "main").await;
     println!("READY {} {}", sandbox.id, term.run("echo $$").await);
@@ -610,7 +610,7 @@ fn build_makes_the_runtime_asked_for_and_explains_a_missing_bwrap() {
         "process"
     );
 
-    args.kind = terminal_bridge::runtime::RuntimeKind::Local;
+    args.kind = terminal_bridge::runtime::RuntimeKind::Bubblewrap;
     args.bwrap = dir.path().join("no-bwrap-here");
     let err = terminal_bridge::runtime::build(&args)
         .err()

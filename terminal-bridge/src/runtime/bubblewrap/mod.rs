@@ -79,7 +79,7 @@ impl Limits {
 
 /// The local runtime's settings (see `RuntimeArgs` for their meaning).
 #[derive(Debug, Clone)]
-pub struct LocalConfig {
+pub struct BubblewrapConfig {
     pub bwrap: PathBuf,
     pub agent: PathBuf,
     pub sandbox_dir: PathBuf,
@@ -92,8 +92,8 @@ pub struct LocalConfig {
 }
 
 /// See the module documentation.
-pub struct LocalRuntime {
-    config: LocalConfig,
+pub struct BubblewrapRuntime {
+    config: BubblewrapConfig,
     /// `config.sandbox_dir`, absolute.
     sandbox_dir: PathBuf,
     cgroups: Cgroups,
@@ -105,9 +105,9 @@ pub struct LocalRuntime {
     locks: std::sync::Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-impl LocalRuntime {
+impl BubblewrapRuntime {
     /// Checks that bwrap and the agent exist and prepares the sandbox directory.
-    pub fn new(config: LocalConfig) -> anyhow::Result<Self> {
+    pub fn new(config: BubblewrapConfig) -> anyhow::Result<Self> {
         let version = std::process::Command::new(&config.bwrap)
             .arg("--version")
             .output();
@@ -162,7 +162,7 @@ impl LocalRuntime {
             Cgroups::detect(&config.cgroup_parent)
         };
         let uids = UidPool::new(sandbox_dir.join(".uids"), config.host_uids.clone());
-        Ok(LocalRuntime {
+        Ok(BubblewrapRuntime {
             config,
             sandbox_dir,
             cgroups,
@@ -240,7 +240,7 @@ fn sandbox_id(state: &SandboxState) -> String {
 }
 
 #[async_trait]
-impl Runtime for LocalRuntime {
+impl Runtime for BubblewrapRuntime {
     fn name(&self) -> &'static str {
         "local"
     }

@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::state::{self, SandboxState};
-use super::{LocalRuntime, cgroup};
+use super::{BubblewrapRuntime, cgroup};
 
 /// How long stopping waits for the sandbox's processes to be gone.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
-impl LocalRuntime {
+impl BubblewrapRuntime {
     /// Kills whatever is left of `session`'s sandbox and removes its cgroups, uid and
     /// directory. `state` is the sandbox's recorded state, if known.
     pub(super) async fn teardown(&self, session: Uuid, state: Option<SandboxState>) {
