@@ -55,10 +55,7 @@ async fn native_liveness() -> Json<Value> {
 
 /// A timed run of GET `url`, after a warm-up; `Err` when the warm-up fails.
 async fn load(url: &str, concurrency: usize, duration: Duration) -> Result<Figures, String> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .unwrap();
+    let client = bench_support::client(concurrency);
     // Warm-up: instances, pools, caches.
     for _ in 0..50 {
         get_ok(&client, url).await?;
@@ -128,7 +125,10 @@ async fn main() -> anyhow::Result<()> {
     let native_base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    println!("{seconds} s per run, PostgreSQL and bridge on loopback");
+    println!(
+        "{seconds} s per run, PostgreSQL and bridge on loopback, {}",
+        bench_support::connections_line()
+    );
     let runs = [
         ("/api/health", 1),
         ("/api/health", 16),

@@ -231,10 +231,7 @@ async fn load(
     concurrency: usize,
     duration: Duration,
 ) -> Result<Figures, String> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .unwrap();
+    let client = bench_support::client(concurrency);
     let target = Arc::new(Target {
         base: base.to_owned(),
         session: ctx.session.clone(),
@@ -364,7 +361,10 @@ async fn main() -> anyhow::Result<()> {
     let native_base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    println!("{seconds} s per run, PostgreSQL on loopback, the same load loop for every server");
+    println!(
+        "{seconds} s per run, PostgreSQL on loopback, the same load loop for every server, {}",
+        bench_support::connections_line()
+    );
     for (name, op) in runs {
         for concurrency in [1, 16] {
             println!("\n{name}");

@@ -123,6 +123,34 @@ pub fn spin_version() -> String {
         .unwrap_or_else(|| "spin".to_owned())
 }
 
+/// Whether each request gets a new connection (`BENCH_NEW_CONNECTIONS=1`) instead of a kept-alive
+/// one. On a kept-alive connection, a server that writes a response in more than one segment
+/// without `TCP_NODELAY` (Spin 4.1's HTTP server does not set it) waits for the client's delayed
+/// ACK, about 40 ms on Linux; a new connection starts in quick-ACK mode and shows the host's own
+/// cost (plus a connect).
+pub fn new_connections() -> bool {
+    std::env::var("BENCH_NEW_CONNECTIONS").is_ok_and(|v| v == "1")
+}
+
+/// The load client: `concurrency` kept-alive connections, or none kept (see
+/// [`new_connections`]).
+pub fn client(concurrency: usize) -> reqwest::Client {
+    let idle = if new_connections() { 0 } else { concurrency };
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(idle)
+        .build()
+        .expect("building the HTTP client")
+}
+
+/// The line that says how the load client connects.
+pub fn connections_line() -> &'static str {
+    if new_connections() {
+        "a new connection per request (BENCH_NEW_CONNECTIONS=1)"
+    } else {
+        "kept-alive connections (BENCH_NEW_CONNECTIONS=1: a new one per request)"
+    }
+}
+
 /// What one run measured.
 pub struct Figures {
     pub rps: f64,
