@@ -5,8 +5,13 @@
 # bubblewrap, Node.js), ensure_python_tools (the manifest tests' kubernetes-validate, in
 # .local/venv), ensure_bench_python (terminado for the terminal benchmark, in
 # .local/bench-venv), build_all (the web playground, Spin components + native binaries),
-# target_dir, ensure_chromium (for the browser test, web/e2e), and a private PostgreSQL cluster under
-# .local/pg (start_local_pg / stop_local_pg).
+# target_dir, ensure_chromium (for the browser test, web/e2e), find_spin / use_shared_spin (the
+# real Spin CLI, optional), and a private PostgreSQL cluster under .local/pg (start_local_pg /
+# stop_local_pg).
+#
+# Convention: stdout carries only what a function is documented to print (a path, a port), so
+# `$(...)` captures exactly that; everything else (progress, installers' output) goes to stderr.
+# scripts/lib-test checks this for every install path.
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
@@ -23,6 +28,22 @@ die() {
 }
 
 is_root() { [[ "$(id -u)" -eq 0 ]]; }
+
+# apt_install <package>...: installs Debian packages (call only as root). Runs apt-get update
+# once per shell. All of apt's output goes to stderr, so callers whose stdout is captured
+# (ensure_chromium) print only their result.
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null ||
+        die "apt-get not found: install $* with this system's package manager"
+    log "installing $* (apt-get install)"
+    if [[ "$APT_UPDATED" != 1 ]]; then
+        apt-get update >&2 || die "apt-get update failed"
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2 ||
+        die "apt-get install $* failed"
+}
 
 # --- tools --------------------------------------------------------------------------------
 
@@ -54,9 +75,7 @@ ensure_postgres() {
         die "PostgreSQL server binaries (initdb, pg_ctl) not found. Install PostgreSQL 15 or later \
 (Debian: sudo apt-get install postgresql), or set PG_BINDIR to the directory holding initdb."
     fi
-    log "installing PostgreSQL (apt-get install postgresql)"
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+    apt_install postgresql
     pg_bin_dir >/dev/null || die "PostgreSQL was installed, but initdb is still not found"
 }
 
@@ -72,12 +91,14 @@ ensure_rust() {
     fi
     # Inside the repository rust-toolchain.toml selects the toolchain; the first cargo call
     # installs it if it is missing.
+    # Everything rustup prints goes to stderr (as the other install steps).
     (
         cd "$REPO_ROOT" || exit 1
-        cargo --version >/dev/null
+        cargo --version >/dev/null || die "cargo does not run (is the toolchain of rust-toolchain.toml installed?)"
         if ! rustup target list --installed | grep -qx "$WASM_TARGET"; then
             log "adding the $WASM_TARGET target"
-            rustup target add "$WASM_TARGET"
+            rustup target add "$WASM_TARGET" >&2 ||
+                die "could not add the $WASM_TARGET target: run rustup target add $WASM_TARGET"
         fi
         local installed
         installed="$(rustup component list --installed)"
@@ -85,7 +106,8 @@ ensure_rust() {
         for component in rustfmt clippy; do
             if ! grep -q "^$component" <<<"$installed"; then
                 log "adding the $component component"
-                rustup component add "$component"
+                rustup component add "$component" >&2 ||
+                    die "could not add $component: run rustup component add $component"
             fi
         done
     )
@@ -100,9 +122,7 @@ ensure_bwrap() {
         die "bubblewrap (bwrap) not found: install it (Debian: sudo apt-get install bubblewrap), \
 or run the bridge with BRIDGE_RUNTIME=process (no isolation; development only)"
     fi
-    log "installing bubblewrap (apt-get install bubblewrap)"
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends bubblewrap
+    apt_install bubblewrap
     command -v bwrap >/dev/null || die "bubblewrap was installed, but bwrap is still not found"
 }
 
@@ -123,12 +143,147 @@ ensure_chromium() {
     local bin="${CHROMIUM:-/usr/bin/chromium}"
     if [[ ! -x "$bin" ]]; then
         is_root || die "Chromium not found at $bin: install it (Debian: sudo apt-get install chromium) or set CHROMIUM"
-        log "installing Chromium (apt-get install chromium)"
-        apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+        apt_install chromium
         [[ -x "$bin" ]] || die "Chromium was installed, but $bin is still missing"
     fi
     printf '%s\n' "$bin"
+}
+
+# --- the real Spin CLI (optional) -----------------------------------------------------------
+
+# The oldest Spin that serves spin-sdk 7 components (as test-support/src/spin_find.rs).
+readonly SPIN_MIN_MAJOR=4 SPIN_MIN_MINOR=1
+
+# spin_version_ok <binary>: whether `<binary> --version` says Spin 4.1 or later; sets SPIN_WHY
+# when not.
+spin_version_ok() {
+    local bin="$1" text
+    if ! text="$("$bin" --version 2>/dev/null)"; then
+        SPIN_WHY="$bin --version failed"
+        return 1
+    fi
+    if [[ ! "$text" =~ ^spin\ ([0-9]+)\.([0-9]+) ]]; then
+        SPIN_WHY="$bin --version printed '${text%%$'\n'*}', not a Spin version"
+        return 1
+    fi
+    local major="${BASH_REMATCH[1]}" minor="${BASH_REMATCH[2]}"
+    if ((major < SPIN_MIN_MAJOR || (major == SPIN_MIN_MAJOR && minor < SPIN_MIN_MINOR))); then
+        SPIN_WHY="$bin is Spin $major.$minor; $SPIN_MIN_MAJOR.$SPIN_MIN_MINOR or later is needed"
+        return 1
+    fi
+}
+
+# find_spin: the real Spin CLI, found as the tests find it (test-support/src/spin_find.rs):
+# $SPIN_BIN, else `spin` on PATH, if it is Spin 4.1 or later. Sets SPIN_FOUND to its path, or
+# SPIN_WHY to a one-line reason and returns 1. Prints nothing: call it directly, not in $(...).
+SPIN_FOUND=
+SPIN_WHY=
+find_spin() {
+    SPIN_FOUND=
+    SPIN_WHY=
+    local candidate
+    if [[ -n "${SPIN_BIN:-}" ]]; then
+        candidate="$SPIN_BIN"
+    elif ! candidate="$(command -v spin)"; then
+        SPIN_WHY="the real Spin CLI was not found (SPIN_BIN unset, no spin on PATH)"
+        return 1
+    fi
+    spin_version_ok "$candidate" || return 1
+    SPIN_FOUND="$candidate"
+}
+
+# Where use_shared_spin looks for a copy of Spin (shared/ beside the repository, as CI lays it
+# out), and where it unpacks it: outside the repository, kept between runs.
+SPIN_SHARED_TOOLS="${SPIN_SHARED_TOOLS:-$REPO_ROOT/../shared/tools}"
+SPIN_UNPACK_DIR="${SPIN_UNPACK_DIR:-/var/tmp/code-exec-platform-spin}"
+
+# shared_spin_sha256 <archive>: the sha256 of the unpacked binary as given by the README.md
+# beside <archive> (a line naming sha256 with 64 hex digits, in the section whose heading names
+# the archive); prints nothing when the README gives none.
+shared_spin_sha256() {
+    local readme
+    readme="$(dirname "$1")/README.md"
+    [[ -f "$readme" ]] || return 0
+    awk -v name="$(basename "$1")" '
+        /^```/ { fenced = !fenced }
+        !fenced && /^#/ { inside = index($0, name) > 0; next }
+        inside && tolower($0) ~ /sha256/ { print }
+    ' "$readme" | grep -oiE '\b[0-9a-f]{64}\b' | head -n 1 | tr 'A-F' 'a-f'
+}
+
+# decompress_xz <file.xz> <output>: with xz, else Python's lzma, else xz-utils installed (root).
+decompress_xz() {
+    if ! command -v xz >/dev/null && ! python3 -c 'import lzma' 2>/dev/null && is_root; then
+        apt_install xz-utils
+    fi
+    if command -v xz >/dev/null; then
+        xz -dc "$1" >"$2"
+    elif python3 -c 'import lzma' 2>/dev/null; then
+        python3 -c 'import lzma, shutil, sys
+with lzma.open(sys.argv[1]) as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)' "$1" "$2"
+    else
+        warn "neither xz nor python3 with lzma found: cannot unpack $1"
+        return 1
+    fi
+}
+
+# use_shared_spin: find_spin, else the newest $SPIN_SHARED_TOOLS/spin-*-linux-<arch>.xz (a copy
+# of the Spin CLI kept for testing, see its README), unpacked into
+# $SPIN_UNPACK_DIR/<name>/bin/spin (never into the repository) and checked against the sha256
+# its README gives. Exports SPIN_BIN and sets SPIN_FOUND, or sets SPIN_WHY and returns 1.
+# Prints nothing on stdout.
+use_shared_spin() {
+    if find_spin; then
+        export SPIN_BIN="$SPIN_FOUND"
+        return 0
+    fi
+    local not_found="$SPIN_WHY" tools archive
+    tools="$SPIN_SHARED_TOOLS"
+    if [[ -d "$tools" ]]; then
+        tools="$(cd "$tools" && pwd)"
+    fi
+    archive="$(printf '%s\n' "$tools"/spin-*-linux-"$(uname -m)".xz | sort -V | tail -n 1)"
+    if [[ ! -f "$archive" ]]; then
+        SPIN_WHY="$not_found, nor $tools/spin-*-linux-$(uname -m).xz to unpack"
+        return 1
+    fi
+    local name dir bin expected actual tmp
+    name="$(basename "$archive" .xz)"
+    dir="$SPIN_UNPACK_DIR/$name/bin"
+    bin="$dir/spin"
+    expected="$(shared_spin_sha256 "$archive")"
+    [[ -n "$expected" ]] || warn "$(dirname "$archive")/README.md gives no sha256 for $name: not checked"
+    # Reuse an earlier unpack while it still matches: the README's sha256, else the archive's age.
+    local reuse=0
+    if [[ -x "$bin" && -n "$expected" ]]; then
+        [[ "$(sha256sum <"$bin" | cut -d ' ' -f 1)" == "$expected" ]] && reuse=1
+    elif [[ -x "$bin" && "$bin" -nt "$archive" ]]; then
+        reuse=1
+    fi
+    if ((reuse)); then
+        log "using the Spin CLI unpacked earlier from $archive: $bin"
+    else
+        log "unpacking $archive into $dir"
+        mkdir -p "$dir"
+        tmp="$(mktemp "$dir/.spin.XXXXXX")"
+        if ! decompress_xz "$archive" "$tmp"; then
+            rm -f "$tmp"
+            SPIN_WHY="$not_found, and $archive could not be unpacked"
+            return 1
+        fi
+        actual="$(sha256sum <"$tmp" | cut -d ' ' -f 1)"
+        if [[ -n "$expected" && "$actual" != "$expected" ]]; then
+            rm -f "$tmp"
+            SPIN_WHY="$not_found, and $archive unpacks to sha256 $actual, not the README's $expected (not used)"
+            return 1
+        fi
+        chmod 755 "$tmp"
+        mv -f "$tmp" "$bin"
+    fi
+    spin_version_ok "$bin" || return 1
+    SPIN_FOUND="$bin"
+    export SPIN_BIN="$bin"
 }
 
 ensure_tools() {
@@ -160,15 +315,13 @@ ensure_venv() {
             die "python3 with its venv module is needed for $purpose \
 (Debian: sudo apt-get install python3 python3-venv)"
         fi
-        log "installing python3 and its venv module (apt-get install python3-venv)"
-        apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv
+        apt_install python3 python3-venv
     fi
     log "installing the Python tools of $purpose (${requirements#"$REPO_ROOT"/}) into $venv"
     rm -f "$installed"
-    python3 -m venv --clear "$venv"
+    python3 -m venv --clear "$venv" >&2 || die "could not create the virtual environment $venv"
     "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check \
-        --no-input -r "$requirements" ||
+        --no-input -r "$requirements" >&2 ||
         die "could not install ${requirements#"$REPO_ROOT"/} into $venv (is PyPI reachable?)"
     cp "$requirements" "$installed"
 }
@@ -204,9 +357,9 @@ build_web() {
     (
         cd "$REPO_ROOT/web" || exit 1
         if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-            npm ci --no-audit --no-fund
+            npm ci --no-audit --no-fund >&2
         fi
-        npm run build
+        npm run build >&2
     )
 }
 
@@ -218,7 +371,7 @@ build_components() {
         args+=(-p "$component")
     done
     log "building the Spin components (${COMPONENTS[*]}) for $WASM_TARGET"
-    (cd "$REPO_ROOT" && cargo build --target "$WASM_TARGET" --release "${args[@]}")
+    (cd "$REPO_ROOT" && cargo build --target "$WASM_TARGET" --release "${args[@]}" >&2)
     expose_components
 }
 
@@ -240,7 +393,7 @@ expose_components() {
 
 build_native() {
     log "building the native binaries"
-    (cd "$REPO_ROOT" && cargo build --bins)
+    (cd "$REPO_ROOT" && cargo build --bins >&2)
 }
 
 build_all() {

@@ -1,13 +1,16 @@
 //! Benchmark (a command, not a test): reading (`GET`) and writing (`POST`) a 1 KiB workspace
-//! file through `api-host` + the real `workspace.wasm`, beside a native axum + tokio-postgres
-//! handler doing the same work with the same statements: the bearer token check
+//! file with a bearer token through `api-host` + the real `workspace.wasm` and through the real
+//! Spin CLI serving the same manifest (when `SPIN_BIN` or `spin` on `PATH` is Spin 4.1 or later;
+//! its rows say `skipped` otherwise), beside a native axum + tokio-postgres handler doing the
+//! same work with the same statements: the bearer token check
 //! (`platform_core::token::VERIFY_TOKEN_SQL`), the caller's role in the session, then the
-//! select (read) or the upsert with its `pg_notify` (write). Both against one throwaway
-//! PostgreSQL in the same run, with the same token, session and files.
+//! select (read) or the upsert with its `pg_notify` (write). All against one throwaway
+//! PostgreSQL in the same run, with the same token, session, files and load loop.
 //!
-//! Run with `scripts/bench` (it builds everything in release mode first). Prints requests/s
-//! and p50/p99 latency at concurrency 1 and 16, and the ratios. Writers each write their own
-//! file, so row locks do not serialize them.
+//! Usage: `bench_workspace [get] [post]` (default: both). Run with `scripts/bench rest` (get) or
+//! `scripts/bench api` (get post); they build everything in release mode first. Prints
+//! requests/s and p50/p99 latency at concurrency 1 and 16, and the ratios api-host/native and
+//! spin/api-host. Writers each write their own file, so row locks do not serialize them.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bench_support::{Figures, timed};
+use bench_support::{Figures, Row, timed};
 // The workspace component's own statements, so both sides ask the database for the same work.
 use platform_contract::sql::{
     FILE_UPSERT_SQL as UPSERT_SQL, ITEM_READ_SQL as READ_SQL, SESSION_ROLE_SQL as ROLE_SQL,
@@ -187,35 +190,48 @@ struct Target {
     op: Op,
 }
 
-async fn send(client: &reqwest::Client, t: &Target, worker: usize) {
+/// One request; `Err` with the status and the start of the body when it did not succeed.
+async fn send(client: &reqwest::Client, t: &Target, worker: usize) -> Result<(), String> {
     let req = match t.op {
-        Op::Read => client.get(format!(
-            "{}/api/workspace/{}/file/bench/read.txt",
-            t.base, t.session
-        )),
+        Op::Read => client
+            .get(format!(
+                "{}/api/workspace/{}/file/bench/read.txt",
+                t.base, t.session
+            ))
+            .bearer_auth(&t.token),
         Op::Write => client
             .post(format!(
                 "{}/api/workspace/{}/file/bench/w{worker}.txt",
                 t.base, t.session
             ))
+            .bearer_auth(&t.token)
             .header("content-type", "application/json")
             .body(t.body.clone()),
     };
-    let r = req.bearer_auth(&t.token).send().await.unwrap();
+    let r = req.send().await.map_err(|e| e.to_string())?;
     let status = r.status();
-    let text = r.bytes().await.unwrap();
-    assert!(
-        status.is_success(),
-        "{status}: {}",
-        String::from_utf8_lossy(&text)
-    );
+    let text = r.bytes().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        let body = String::from_utf8_lossy(&text);
+        Err(format!(
+            "{status}: {}",
+            body.chars().take(200).collect::<String>()
+        ))
+    }
 }
 
-async fn load(base: &str, ctx: &Ctx, op: Op, concurrency: usize, duration: Duration) -> Figures {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .unwrap();
+/// A timed run against `base`, after a warm-up; `Err` when the warm-up fails (the server
+/// cannot do this request at all).
+async fn load(
+    base: &str,
+    ctx: &Ctx,
+    op: Op,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<Figures, String> {
+    let client = bench_support::client(concurrency);
     let target = Arc::new(Target {
         base: base.to_owned(),
         session: ctx.session.clone(),
@@ -226,17 +242,17 @@ async fn load(base: &str, ctx: &Ctx, op: Op, concurrency: usize, duration: Durat
     // Warm-up: instances, pools, and the writers' files (so every timed write replaces).
     for _ in 0..3 {
         for worker in 0..concurrency {
-            send(&client, &target, worker).await;
+            send(&client, &target, worker).await?;
         }
     }
-    timed(concurrency, duration, move |worker| {
+    Ok(timed(concurrency, duration, move |worker| {
         let (client, target) = (client.clone(), target.clone());
         async move { send(&client, &target, worker).await }
     })
-    .await
+    .await)
 }
 
-/// The token, session and request body both servers are driven with.
+/// The token, session and request body every server is driven with.
 struct Ctx {
     token: String,
     session: String,
@@ -296,8 +312,24 @@ async fn prepare(host: &str) -> anyhow::Result<Ctx> {
     })
 }
 
+/// The runs the arguments ask for (`get`, `post`; default both).
+fn selected_runs() -> anyhow::Result<Vec<(&'static str, Op)>> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        args = vec!["get".into(), "post".into()];
+    }
+    args.iter()
+        .map(|arg| match arg.as_str() {
+            "get" => Ok(("GET /api/workspace/{id}/file/{path} (1 KiB)", Op::Read)),
+            "post" => Ok(("POST /api/workspace/{id}/file/{path} (1 KiB)", Op::Write)),
+            other => anyhow::bail!("unknown run {other:?} (choose from: get post)"),
+        })
+        .collect()
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let runs = selected_runs()?;
     let seconds = bench_support::seconds();
     let pg = PgCluster::start()?;
     let db = bench_support::migrated_database(&pg).await?;
@@ -305,6 +337,12 @@ async fn main() -> anyhow::Result<()> {
     let (_host, host_base) =
         bench_support::start_api_host("bench-workspace-spin.toml", &pg, &db, &[])?;
     let ctx = prepare(&host_base).await?;
+    // The real Spin CLI serving the same manifest against the same database, when found.
+    let spin = bench_support::start_spin("bench-workspace-spin-cli.toml", &pg, &db, &[]);
+    let spin_name = format!("{} + workspace.wasm", bench_support::spin_version());
+    if let Err(why) = &spin {
+        println!("real Spin CLI: skipped ({why})");
+    }
 
     // The native baseline, in this process, with a pool as large as api-host's.
     let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(
@@ -323,19 +361,27 @@ async fn main() -> anyhow::Result<()> {
     let native_base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    println!("{seconds} s per run, 1 KiB file, PostgreSQL on loopback");
-    let runs = [
-        ("GET", Op::Read, 1),
-        ("GET", Op::Read, 16),
-        ("POST", Op::Write, 1),
-        ("POST", Op::Write, 16),
-    ];
-    for (name, op, concurrency) in runs {
-        println!("\n{name} /api/workspace/{{id}}/file/{{path}}");
-        let duration = Duration::from_secs(seconds);
-        let native = load(&native_base, &ctx, op, concurrency, duration).await;
-        let wasm = load(&host_base, &ctx, op, concurrency, duration).await;
-        bench_support::print_comparison("workspace.wasm", concurrency, &native, &wasm);
+    println!(
+        "{seconds} s per run, PostgreSQL on loopback, the same load loop for every server, {}",
+        bench_support::connections_line()
+    );
+    for (name, op) in runs {
+        for concurrency in [1, 16] {
+            println!("\n{name}");
+            let duration = Duration::from_secs(seconds);
+            let native = load(&native_base, &ctx, op, concurrency, duration).await;
+            let host = load(&host_base, &ctx, op, concurrency, duration).await;
+            let on_spin = match &spin {
+                Ok((_, base)) => load(base, &ctx, op, concurrency, duration).await,
+                Err(_) => Err("Spin not found or not started (see above)".to_owned()),
+            };
+            let rows: Vec<Row> = vec![
+                ("native axum+tokio-postgres".to_owned(), native),
+                ("api-host + workspace.wasm".to_owned(), host),
+                (spin_name.clone(), on_spin),
+            ];
+            bench_support::print_rows(concurrency, &rows);
+        }
     }
     Ok(())
 }
