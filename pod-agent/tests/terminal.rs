@@ -229,18 +229,33 @@ async fn activity_reports_input_and_running_commands() {
         matches!(busy, Frame::Activity { last_input_ago_ms: Some(ms), processes: 1.., attachments: 1, .. } if ms < 20_000),
         "{busy:?}"
     );
-    c.input(1, "\x03").await;
-    poll_activity(&mut c, |f| {
-        matches!(
-            f,
-            Frame::Activity {
-                busy: false,
-                processes: 0,
-                ..
-            }
+    // The shell may not have handed the terminal to `sleep` yet when the agent first sees it
+    // running (then the ^C reaches the shell, not `sleep`): interrupt until it is gone.
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    loop {
+        c.input(1, "\x03").await;
+        let idle = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            poll_activity(&mut c, |f| {
+                matches!(
+                    f,
+                    Frame::Activity {
+                        busy: false,
+                        processes: 0,
+                        ..
+                    }
+                )
+            }),
         )
-    })
-    .await;
+        .await;
+        if idle.is_ok() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the foreground `sleep` outlived every ^C"
+        );
+    }
     // A background job keeps the workspace busy although the shell is at its prompt.
     c.input(1, "sleep 60 &\r").await;
     poll_activity(&mut c, |f| {
