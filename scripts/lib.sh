@@ -503,11 +503,14 @@ stop_local_pg() {
     LOCAL_PG_STARTED=0
 }
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on (a random one above 20000).
+# Prints a TCP port on 127.0.0.1 that nothing listens on (a random one from 20000 to 31999).
 free_port() {
     local port tries
     for tries in $(seq 1 100); do
-        port=$((20000 + RANDOM % 30000))
+        # Below Linux's ephemeral range (32768 and up by default): a port there may be the
+        # local end of some outgoing connection, which the connect probe below cannot see and
+        # which makes the server's bind fail.
+        port=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             printf '%s\n' "$port"
             return 0
